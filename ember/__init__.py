@@ -1,0 +1,27 @@
+"""ember: an ML compiler from ONNX and PyTorch models to native CPU code.
+
+>>> import ember
+>>> ref = ember.reference("model.onnx")          # doctest: +SKIP
+>>> outputs = ref.run({"x": x})                   # doctest: +SKIP
+"""
+
+from ember.ir.errors import (
+    AttrError,
+    CompileError,
+    EmberError,
+    InputError,
+    ModelError,
+    ParseError,
+    ShapeError,
+    UnsupportedOpError,
+    VerifyError,
+)
+
+from .api import load_graph, reference
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AttrError", "CompileError", "EmberError", "InputError", "ModelError", "ParseError", "ShapeError",
+    "UnsupportedOpError", "VerifyError", "load_graph", "reference", "__version__",
+]

@@ -1,0 +1,48 @@
+"""The public entry points, wiring the frontends, the IR and the runtime together."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Sequence
+
+from ember.ir import Graph, verify
+from ember.ir.errors import ModelError
+from ember.runtime import ReferenceModule
+
+
+def load_graph(model: Any, input_shapes: Mapping[str, Sequence[int]] | None = None,
+               input_values: Mapping[str, Any] | None = None) -> Graph:
+    """Import ``model`` into a verified ember graph.
+
+    ``model`` is a path to an ``.onnx`` file, an ``onnx.ModelProto``, ONNX bytes,
+    an IR text file (``.ember``/``.ir``) or an :class:`ember.ir.Graph`.
+    ``input_shapes`` binds symbolic input dimensions; ``input_values`` fixes
+    inputs to constant values (for inputs that feed shapes, axes or pads).
+    """
+    if isinstance(model, Graph):
+        return verify(model)
+    if isinstance(model, (str, os.PathLike)) and str(model).endswith((".ember", ".ir")):
+        from ember.ir import parse
+
+        try:
+            text = open(model).read()
+        except OSError as err:
+            raise ModelError(f"cannot read {model}: {err}") from None
+        return verify(parse(text))
+    type_name = type(model).__module__.split(".")[0]
+    if type_name == "torch":
+        raise ModelError("PyTorch modules are not supported yet: export to ONNX first "
+                         "(torch.onnx.export) and pass the .onnx file")
+    from ember.frontend import import_onnx
+
+    return verify(import_onnx(model, input_shapes, input_values))
+
+
+def reference(model: Any, input_shapes: Mapping[str, Sequence[int]] | None = None,
+              input_values: Mapping[str, Any] | None = None) -> ReferenceModule:
+    """A module that runs ``model`` with the numpy reference implementations of its ops.
+
+    >>> ref = ember.reference("model.onnx")      # doctest: +SKIP
+    >>> outputs = ref.run({"x": x})              # doctest: +SKIP
+    """
+    return ReferenceModule(load_graph(model, input_shapes, input_values))

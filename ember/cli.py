@@ -1,0 +1,129 @@
+"""The ``ember`` command line.
+
+::
+
+    ember run MODEL [--input NAME=FILE.npy ...] [--input-shape NAME=1,3,224,224] [--repeat N]
+    ember ir MODEL [--full-constants]
+
+``MODEL`` is an ``.onnx`` file, an IR text file, or ``light:NAME`` for a model
+shipped in the onnx wheel (``light:resnet50``, ``light:squeezenet``, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from ember.ir.errors import EmberError, InputError
+
+
+def _shapes(items: list[str]) -> dict[str, tuple[int, ...]]:
+    shapes = {}
+    for item in items:
+        name, sep, dims = item.rpartition("=")
+        if not sep or not name:
+            raise InputError(f"--input-shape expects NAME=d0,d1,..., got {item!r}")
+        try:
+            shapes[name] = tuple(int(d) for d in dims.split(",") if d.strip())
+        except ValueError:
+            raise InputError(f"--input-shape {item!r}: dimensions must be integers") from None
+    return shapes
+
+
+def _feeds(items: list[str]) -> dict[str, np.ndarray]:
+    feeds = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep:
+            raise InputError(f"--input expects NAME=FILE.npy, got {item!r}")
+        try:
+            feeds[name] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise InputError(f"cannot read input {name!r} from {path}: {err}") from None
+    return feeds
+
+
+def _describe(name: str, array: np.ndarray) -> str:
+    line = f"  {name}: {array.dtype}{list(array.shape)}"
+    if array.size:
+        flat = array.reshape(-1)
+        head = ", ".join(f"{v:.6g}" if array.dtype.kind == "f" else str(v) for v in flat[:6].tolist())
+        line += f"  [{head}{', ...' if flat.size > 6 else ''}]"
+        if array.dtype.kind in "fiu":
+            line += f"  min {flat.min():.6g} max {flat.max():.6g} mean {flat.astype(np.float64).mean():.6g}"
+    return line
+
+
+def cmd_run(args) -> int:
+    import ember
+    from ember.examples import resolve_model
+
+    module = ember.reference(resolve_model(args.model), input_shapes=_shapes(args.input_shape))
+    feeds = module.random_feeds(seed=args.seed)
+    feeds.update(_feeds(args.input))
+    times = []
+    for _ in range(max(1, args.repeat)):
+        start = time.perf_counter()
+        outputs = module.run(feeds)
+        times.append(time.perf_counter() - start)
+    print(f"model: {args.model}  (executor: reference)")
+    print("inputs:")
+    for name in module.input_names:
+        print(_describe(name, np.asarray(feeds[name])))
+    print("outputs:")
+    for name, out in zip(module.output_names, outputs):
+        print(_describe(name, out))
+    print(f"time: median {statistics.median(times) * 1e3:.3f} ms, min {min(times) * 1e3:.3f} ms "
+          f"over {len(times)} run(s)")
+    return 0
+
+
+def cmd_ir(args) -> int:
+    import ember
+    from ember.examples import resolve_model
+    from ember.ir import print_graph
+
+    graph = ember.load_graph(resolve_model(args.model), input_shapes=_shapes(args.input_shape))
+    sys.stdout.write(print_graph(graph, elide_constants=not args.full_constants))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ember", description="ember: an ML compiler for CPUs")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def model_command(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.add_argument("model", help="an .onnx file, an IR text file, or light:NAME")
+        p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
+                       help="bind the symbolic dims of an input")
+        return p
+
+    run = model_command("run", "run a model and print its outputs and timing")
+    run.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
+                     help="an input from a .npy file (random inputs of the declared shape otherwise)")
+    run.add_argument("--repeat", type=int, default=3, help="timed runs (default 3)")
+    run.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    run.set_defaults(func=cmd_run)
+
+    ir = model_command("ir", "print a model's IR text")
+    ir.add_argument("--full-constants", action="store_true", help="print large constants in full (base64)")
+    ir.set_defaults(func=cmd_ir)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except EmberError as err:
+        print(f"ember: error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

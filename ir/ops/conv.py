@@ -1,0 +1,230 @@
+"""Convolution ops: Conv and ConvTranspose (1-D, 2-D and 3-D, grouped, dilated).
+
+Both references loop over kernel positions; each position is one grouped
+matrix product of a strided view (:mod:`.window`) with the weights at that
+position, accumulated in float32 (float64 for float64 inputs), as a float32
+im2col + GEMM does. Depthwise convolutions (one input channel per group) use
+a broadcast multiply instead of tiny matrix products.
+
+ConvTranspose is the adjoint of Conv: each kernel position scatters
+``W[:, :, position]^T @ X`` into a strided view of the full (uncropped) output,
+which is then cropped by the pads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from ..types import TensorType
+from .common import expect_float, require, same_dtype
+from .registry import Fusion, Int, Ints, Str, define
+from .window import (Window, check_auto_pad, explicit_pads, pad_input, resolve_window, spatial_ints,
+                     split_same_padding, tap_slices, taps)
+
+_CONV_ATTRS = {
+    "auto_pad": Str("NOTSET"),
+    "dilations": Ints(None),
+    "group": Int(1),
+    "kernel_shape": Ints(None),
+    "pads": Ints(None),
+    "strides": Ints(None),
+}
+
+
+def accumulator_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype the references accumulate in: float64 for float64, float32 otherwise."""
+    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+
+
+def grouped_matmul(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``out[n, g] = w[g] @ x[n, g]`` for ``w`` of shape (G, Mg, Cg) and ``x`` of shape (N, G, Cg, P)."""
+    if w.shape[2] == 1:
+        # Depthwise: a (Mg x 1) @ (1 x P) product is an outer product; broadcasting beats tiny GEMMs.
+        return w * x
+    return np.matmul(w, x)
+
+
+def _check_operands(types: list[TensorType], attrs: dict) -> tuple[int, ...]:
+    """Checks shared by Conv and ConvTranspose; returns the kernel shape (W's spatial dims)."""
+    x, w = types[0], types[1]
+    for t, what in zip(types, ("X", "W", "B")):
+        expect_float(t, what)
+    same_dtype(types)
+    require(x.rank >= 3, f"X must have rank >= 3 (N, C, spatial...), got shape {x.shape}")
+    require(w.rank == x.rank, f"W has rank {w.rank}, expected {x.rank} like X")
+    group = attrs["group"]
+    require(group >= 1, f"group {group} must be positive")
+    kernel = w.shape[2:]
+    if attrs["kernel_shape"] is not None:
+        require(tuple(attrs["kernel_shape"]) == kernel,
+                f"kernel_shape {attrs['kernel_shape']} does not match W's spatial shape {kernel}")
+    check_auto_pad(attrs["auto_pad"])
+    return kernel
+
+
+def _check_bias(types: list[TensorType], out_channels: int) -> None:
+    if len(types) > 2:
+        require(types[2].shape == (out_channels,), f"B has shape {types[2].shape}, expected ({out_channels},)")
+
+
+def _types_of(arrays: list[np.ndarray]) -> list[TensorType]:
+    """The types of the given arrays (omitted optional inputs, None, are left out)."""
+    return [TensorType.of(a) for a in arrays if a is not None]
+
+
+def _add_bias(out: np.ndarray, arrays: list[np.ndarray]) -> np.ndarray:
+    """``out`` plus the optional bias input (arrays[2]) along the channel axis."""
+    if len(arrays) > 2 and arrays[2] is not None:
+        out = out + arrays[2].astype(out.dtype).reshape((-1,) + (1,) * (out.ndim - 2))
+    return out
+
+
+# --- Conv ---------------------------------------------------------------------------------------
+
+
+def _conv_window(types: list[TensorType], attrs: dict) -> Window:
+    """Validate a Conv node and resolve its window."""
+    kernel = _check_operands(types, attrs)
+    x, w = types[0], types[1]
+    group = attrs["group"]
+    require(x.shape[1] == w.shape[1] * group,
+            f"X has {x.shape[1]} channels, but W expects {w.shape[1]} per group x {group} groups")
+    require(w.shape[0] % group == 0, f"W has {w.shape[0]} output channels, not divisible by group {group}")
+    _check_bias(types, w.shape[0])
+    return resolve_window(x.shape[2:], kernel, attrs)
+
+
+def _conv_infer(types: list[TensorType], attrs: dict) -> list[TensorType]:
+    window = _conv_window(types, attrs)
+    x, w = types[0], types[1]
+    return [x.with_shape((x.shape[0], w.shape[0]) + window.out)]
+
+
+def _conv_reference(arrays: list[np.ndarray], attrs: dict) -> list[np.ndarray]:
+    x, w = arrays[0], arrays[1]
+    window = _conv_window(_types_of(arrays), attrs)
+    acc = accumulator_dtype(x.dtype)
+    n, c = x.shape[:2]
+    m, group = w.shape[0], attrs["group"]
+    padded = pad_input(x.astype(acc, copy=False), window)
+    padded = padded.reshape((n, group, c // group) + padded.shape[2:])
+    weights = w.astype(acc, copy=False).reshape((group, m // group, c // group) + window.kernel)
+    positions = math.prod(window.out)
+    out = np.zeros((n, group, m // group, positions), acc)
+    for offset, view in taps(padded, window):
+        out += grouped_matmul(weights[(Ellipsis, *offset)], view.reshape(n, group, c // group, positions))
+    out = _add_bias(out.reshape((n, m) + window.out), arrays)
+    return [out.astype(x.dtype, copy=False)]
+
+
+define(
+    "Conv",
+    infer=_conv_infer,
+    reference=_conv_reference,
+    attrs=_CONV_ATTRS,
+    inputs=(2, 3),
+    fusion=Fusion.OUT_FUSABLE,
+    doc="N-d grouped, strided, dilated, padded convolution of X (N, C, ...) with W (M, C/group, k...) plus bias B (M).",
+)
+
+
+# --- ConvTranspose ------------------------------------------------------------------------------
+
+
+def _transpose_pads(spatial, full, strides, attrs) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Begin and end crops of the full transposed-conv output (onnxruntime's rules).
+
+    An explicit ``output_shape`` wins over ``pads``; its total padding is split
+    with the odd element at the end for SAME_UPPER and at the beginning
+    otherwise. SAME_* pads the output to ``input * stride`` (never negative).
+    """
+    rank = len(spatial)
+    auto_pad = attrs["auto_pad"]
+    if attrs["output_shape"] is not None:
+        wanted = spatial_ints(attrs["output_shape"], rank, 0, "output_shape")
+        totals = [f - o for f, o in zip(full, wanted)]
+        require(all(t >= 0 for t in totals),
+                f"output_shape {wanted} is larger than the full transposed output {tuple(full)}")
+        split = "SAME_UPPER" if auto_pad == "SAME_UPPER" else "SAME_LOWER"
+        return tuple(zip(*(split_same_padding(t, split) for t in totals)))  # type: ignore[return-value]
+    begins, ends = explicit_pads(attrs["pads"], rank)
+    if auto_pad != "NOTSET":
+        require(not any(begins + ends), f"pads {attrs['pads']} cannot be combined with auto_pad {auto_pad}")
+        begins, ends = (0,) * rank, (0,) * rank
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        totals = [max(0, f - size * s) for f, size, s in zip(full, spatial, strides)]
+        return tuple(zip(*(split_same_padding(t, auto_pad) for t in totals)))  # type: ignore[return-value]
+    return begins, ends
+
+
+def _transpose_geometry(types: list[TensorType], attrs: dict) -> tuple[Window, tuple[int, ...]]:
+    """Validate a ConvTranspose node; return its window and the full (uncropped) output size.
+
+    The window's pads are the crops of the full output and ``out`` is the
+    output's spatial shape.
+    """
+    kernel = _check_operands(types, attrs)
+    x, w = types[0], types[1]
+    require(w.shape[0] == x.shape[1], f"W has {w.shape[0]} input channels, X has {x.shape[1]}")
+    require(x.shape[1] % attrs["group"] == 0, f"X has {x.shape[1]} channels, not divisible by group {attrs['group']}")
+    _check_bias(types, w.shape[1] * attrs["group"])
+    spatial, rank = x.shape[2:], x.rank - 2
+    strides = spatial_ints(attrs["strides"], rank, 1, "strides")
+    dilations = spatial_ints(attrs["dilations"], rank, 1, "dilations")
+    require(all(s >= 1 for s in strides), f"strides {strides} must be positive")
+    require(all(d >= 1 for d in dilations), f"dilations {dilations} must be positive")
+    output_padding = spatial_ints(attrs["output_padding"], rank, 0, "output_padding")
+    # ONNX allows output_padding < max(stride, dilation), but onnxruntime rejects
+    # output_padding >= stride as inconsistent; so do we.
+    require(all(0 <= p < s for p, s in zip(output_padding, strides)),
+            f"output_padding {output_padding} must be non-negative and less than the strides {strides}")
+    full = tuple((size - 1) * s + (k - 1) * d + 1 + p
+                 for size, s, k, d, p in zip(spatial, strides, kernel, dilations, output_padding))
+    begins, ends = _transpose_pads(spatial, full, strides, attrs)
+    out = tuple(f - b - e for f, b, e in zip(full, begins, ends))
+    require(all(o > 0 for o in out), f"pads {begins + ends} crop the whole output {full}")
+    return Window(kernel, strides, dilations, tuple(begins), tuple(ends), out), full
+
+
+def _conv_transpose_infer(types: list[TensorType], attrs: dict) -> list[TensorType]:
+    window, _ = _transpose_geometry(types, attrs)
+    x, w = types[0], types[1]
+    return [x.with_shape((x.shape[0], w.shape[1] * attrs["group"]) + window.out)]
+
+
+def _conv_transpose_reference(arrays: list[np.ndarray], attrs: dict) -> list[np.ndarray]:
+    x, w = arrays[0], arrays[1]
+    window, full = _transpose_geometry(_types_of(arrays), attrs)
+    acc = accumulator_dtype(x.dtype)
+    n, c = x.shape[:2]
+    spatial = x.shape[2:]
+    group = attrs["group"]
+    mg = w.shape[1]
+    inputs = x.astype(acc, copy=False).reshape(n, group, c // group, math.prod(spatial))
+    weights = w.astype(acc, copy=False).reshape((group, c // group, mg) + window.kernel)
+    # Each kernel position writes a strided view of the full output, exactly the
+    # view a Conv over the full output would read: reuse the window's slicing.
+    scatter = Window(window.kernel, window.strides, window.dilations, window.pads_begin, window.pads_end, spatial)
+    result = np.zeros((n, group, mg) + full, acc)
+    for offset in itertools.product(*(range(k) for k in window.kernel)):
+        w_at = weights[(Ellipsis, *offset)].swapaxes(1, 2)  # (G, Mg, Cg)
+        contribution = grouped_matmul(w_at, inputs).reshape((n, group, mg) + spatial)
+        result[(Ellipsis, *tap_slices(scatter, offset))] += contribution
+    crop = tuple(slice(b, b + o) for b, o in zip(window.pads_begin, window.out))
+    out = result.reshape((n, group * mg) + full)[(Ellipsis, *crop)]
+    out = _add_bias(out, arrays)
+    return [np.ascontiguousarray(out).astype(x.dtype, copy=False)]
+
+
+define(
+    "ConvTranspose",
+    infer=_conv_transpose_infer,
+    reference=_conv_transpose_reference,
+    attrs={**_CONV_ATTRS, "output_padding": Ints(None), "output_shape": Ints(None)},
+    inputs=(2, 3),
+    fusion=Fusion.OUT_FUSABLE,
+    doc="Transposed (fractionally strided) convolution of X (N, C, ...) with W (C, M/group, k...) plus bias B.",
+)
