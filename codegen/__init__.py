@@ -1,1 +1,5 @@
-"""Code generation: targets and LLVM IR emission."""
+"""Code generation: targets, loop IR -> LLVM IR, JIT compilation."""
+
+from .target import Target, as_target
+
+__all__ = ["Target", "as_target"]

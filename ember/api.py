@@ -46,3 +46,25 @@ def reference(model: Any, input_shapes: Mapping[str, Sequence[int]] | None = Non
     >>> outputs = ref.run({"x": x})              # doctest: +SKIP
     """
     return ReferenceModule(load_graph(model, input_shapes, input_values))
+
+
+def compile(model: Any, *, target: Any = "host", opt_level: int = 3, records: Any = None,
+            num_threads: int | None = None, example_inputs: Any = None,
+            input_shapes: Mapping[str, Sequence[int]] | None = None,
+            input_values: Mapping[str, Any] | None = None):
+    """Compile ``model`` to native code for ``target``; returns a :class:`CompiledModule`.
+
+    ``model`` is anything :func:`load_graph` takes. ``target`` is ``"host"``,
+    a named target (``"x86-64"``, ``"x86-64-v3"``, ``"x86-64-v4"``) or a
+    :class:`ember.codegen.Target`. Every op of the model must lower; otherwise
+    a :class:`CompileError` lists the ops that cannot.
+
+    >>> mod = ember.compile("model.onnx")            # doctest: +SKIP
+    >>> (y,) = mod.run({"x": x})                      # doctest: +SKIP
+    >>> mod.stats()["kernels"]                        # doctest: +SKIP
+    """
+    from ember.codegen.target import as_target
+    from ember.runtime.compiled import CompiledModule
+
+    graph = load_graph(model, input_shapes, input_values)
+    return CompiledModule(graph, as_target(target), opt_level=opt_level)

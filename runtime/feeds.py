@@ -36,7 +36,8 @@ def validate_feeds(feeds: Mapping[str, Any], names: Sequence[str], types: Sequen
                              f"(convert with .astype(np.{t.dtype}))")
         if tuple(array.shape) != t.shape:
             raise InputError(f"input {name!r} has shape {tuple(array.shape)}, expected {t.shape}")
-        arrays.append(np.ascontiguousarray(array))
+        # (np.ascontiguousarray would turn a 0-d array into shape (1,))
+        arrays.append(array if array.flags.c_contiguous else np.ascontiguousarray(array))
     return arrays
 
 

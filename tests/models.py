@@ -31,7 +31,7 @@ def randomize_weights(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
         if node.op_type == "ConstantOfShape" and node.input[0] in inits:
             shape = tuple(int(d) for d in inits[node.input[0]])
             if len(shape) >= 2:
-                values = rng.standard_normal(shape) / math.sqrt(math.prod(shape[1:]))
+                values = rng.standard_normal(shape, dtype=np.float32) / np.float32(math.sqrt(math.prod(shape[1:])))
             else:
                 values = rng.uniform(0.5, 1.5, shape)
             graph.initializer.append(numpy_helper.from_array(values.astype(np.float32), node.output[0]))
@@ -43,12 +43,16 @@ def randomize_weights(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
 
 
 def strip_final_softmax(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Make the input of the Softmax producing the graph output the new output (the logits)."""
+    """Make the input of the Softmax producing the graph output the new output (the logits).
+
+    A model whose output is not a Softmax (DenseNet-121 ends in a Conv) already outputs logits.
+    """
     model = onnx.ModelProto.FromString(model.SerializeToString())
     graph = model.graph
     out = graph.output[0].name
     (softmax,) = [n for n in graph.node if out in n.output]
-    assert softmax.op_type == "Softmax", softmax.op_type
+    if softmax.op_type != "Softmax":
+        return model
     graph.node.remove(softmax)
     graph.output[0].name = softmax.input[0]
     graph.output[0].type.tensor_type.ClearField("shape")

@@ -14,8 +14,8 @@ sign of the dividend. float16 inputs are computed in float32 and rounded once.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import numpy as np
 

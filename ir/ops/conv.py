@@ -2,8 +2,8 @@
 
 Both references loop over kernel positions; each position is one grouped
 matrix product of a strided view (:mod:`.window`) with the weights at that
-position, accumulated in float32 (float64 for float64 inputs), as a float32
-im2col + GEMM does. Depthwise convolutions (one input channel per group) use
+position, accumulated in float64 (see :func:`accumulator_dtype`). Depthwise
+convolutions (one input channel per group) use
 a broadcast multiply instead of tiny matrix products.
 
 ConvTranspose is the adjoint of Conv: each kernel position scatters
@@ -22,7 +22,7 @@ from ..types import TensorType
 from .common import expect_float, require, same_dtype
 from .registry import Fusion, Int, Ints, Str, define
 from .window import (Window, check_auto_pad, explicit_pads, pad_input, resolve_window, spatial_ints,
-                     split_same_padding, tap_slices, taps)
+                     split_same_padding, strides_and_dilations, tap_slices, taps)
 
 _CONV_ATTRS = {
     "auto_pad": Str("NOTSET"),
@@ -35,8 +35,13 @@ _CONV_ATTRS = {
 
 
 def accumulator_dtype(dtype: np.dtype) -> np.dtype:
-    """The dtype the references accumulate in: float64 for float64, float32 otherwise."""
-    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+    """The dtype the references accumulate in: float64.
+
+    Accumulating in float64 makes the reference more exact than any float32
+    kernel it checks, and makes equal output channels bit-identical whatever
+    order the matrix product sums in (models with constant weights rely on it).
+    """
+    return np.dtype(np.float64)
 
 
 def grouped_matmul(w: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -134,7 +139,8 @@ define(
 # --- ConvTranspose ------------------------------------------------------------------------------
 
 
-def _transpose_pads(spatial, full, strides, attrs) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def _transpose_pads(spatial: tuple[int, ...], full: tuple[int, ...], strides: tuple[int, ...],
+                    attrs: dict) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Begin and end crops of the full transposed-conv output (onnxruntime's rules).
 
     An explicit ``output_shape`` wins over ``pads``; its total padding is split
@@ -172,10 +178,7 @@ def _transpose_geometry(types: list[TensorType], attrs: dict) -> tuple[Window, t
     require(x.shape[1] % attrs["group"] == 0, f"X has {x.shape[1]} channels, not divisible by group {attrs['group']}")
     _check_bias(types, w.shape[1] * attrs["group"])
     spatial, rank = x.shape[2:], x.rank - 2
-    strides = spatial_ints(attrs["strides"], rank, 1, "strides")
-    dilations = spatial_ints(attrs["dilations"], rank, 1, "dilations")
-    require(all(s >= 1 for s in strides), f"strides {strides} must be positive")
-    require(all(d >= 1 for d in dilations), f"dilations {dilations} must be positive")
+    strides, dilations = strides_and_dilations(attrs, rank)
     output_padding = spatial_ints(attrs["output_padding"], rank, 0, "output_padding")
     # ONNX allows output_padding < max(stride, dilation), but onnxruntime rejects
     # output_padding >= stride as inconsistent; so do we.

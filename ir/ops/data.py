@@ -8,8 +8,6 @@ tensor inputs, checked for range when the reference runs.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..errors import InputError
@@ -93,6 +91,13 @@ def _clamp(v: int, lo: int, hi: int) -> int:
     return max(lo, min(v, hi))
 
 
+# An end of INT32_MAX or INT64_MAX means "through the last element in the
+# direction of the step" (numpy's None), as onnxruntime reads it. The ONNX text
+# would clamp it to dim-1, which with a negative step makes x[0:INT_MAX:-1]
+# empty where onnxruntime returns x[0].
+_END_SENTINELS = (2**31 - 1, 2**63 - 1)
+
+
 def slice_bounds(dim: int, start: int, end: int, step: int) -> slice:
     """ONNX Slice bounds on a ``dim``-long axis as a Python slice.
 
@@ -101,7 +106,10 @@ def slice_bounds(dim: int, start: int, end: int, step: int) -> slice:
     to [-1, dim-1], where -1 means "before element 0" (Python's ``None``).
     """
     start = start + dim if start < 0 else start
-    end = end + dim if end < 0 else end
+    if end in _END_SENTINELS:
+        end = dim if step > 0 else -1
+    elif end < 0:
+        end += dim
     if step > 0:
         return slice(_clamp(start, 0, dim), _clamp(end, 0, dim), step)
     start, end = _clamp(start, 0, dim - 1), _clamp(end, -1, dim - 1)

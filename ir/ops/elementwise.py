@@ -15,8 +15,8 @@ float64 with W. J. Cody's rational approximations, since numpy has no erf.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import numpy as np
 
@@ -252,8 +252,8 @@ def _alpha(default: float) -> dict:
     return {"alpha": Float(default)}
 
 
-# Numpy functions take an ``attrs`` argument they ignore.
 def _np(ufunc) -> Callable[[np.ndarray, dict], np.ndarray]:
+    """A numpy function as an op function (which takes an ``attrs`` argument it ignores)."""
     return lambda x, a: ufunc(x)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import UnsupportedOpError
 from ..types import TensorType
-from .common import broadcast_shapes, expect_float, normalize_axis, normalize_axes, require
+from .common import expect_float, normalize_axis, normalize_axes, require
 from .registry import Float, Fusion, Int, Ints, define
 
 # ONNX TensorProto dtype codes accepted for stash_type: FLOAT and DOUBLE.
@@ -167,6 +167,11 @@ define(
 )
 
 
+def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """Whether ``shape`` broadcasts to ``target`` without changing it (numpy rules, right-aligned)."""
+    return len(shape) <= len(target) and all(d in (1, t) for d, t in zip(reversed(shape), reversed(target)))
+
+
 def _layer_norm_infer(types: list[TensorType], attrs: dict) -> list[TensorType]:
     _check_floats(types, "X Scale B")
     x = types[0]
@@ -175,7 +180,7 @@ def _layer_norm_infer(types: list[TensorType], attrs: dict) -> list[TensorType]:
     axis = normalize_axis(attrs["axis"], x.rank)
     normalized = x.shape[axis:]
     for t, name in zip(types[1:], ("Scale", "B")):
-        require(t.rank <= len(normalized) and broadcast_shapes(normalized, t.shape) == normalized,
+        require(_broadcasts_to(t.shape, normalized),
                 f"{name} of shape {t.shape} does not broadcast to the normalized shape {normalized}")
     _check_epsilon(attrs)
     compute_dtype(np.dtype(x.dtype), attrs["stash_type"])

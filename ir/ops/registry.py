@@ -13,6 +13,10 @@ Conventions every op follows:
   and raises :class:`ShapeError` with a reason on inconsistent inputs.
 * ``reference(arrays, attrs) -> list[np.ndarray]`` computes exactly what the
   op means, with outputs of exactly the inferred dtype and shape.
+* ``compute(tensors, attrs, output_types) -> list[Tensor]`` defines the same
+  thing in the loop-level IR (:mod:`ember.ir.loops`), from which native code
+  is generated; ``schedule(outputs, target) -> Schedule`` says how to loop
+  over it (optional: the default schedule is the naive loop nest).
 * Attribute names and meanings follow the newest ONNX opset; inputs that ONNX
   takes as (constant) tensors for shapes, axes, pads, ... are attributes here.
 """
@@ -111,6 +115,10 @@ def Floats(default: Any = REQUIRED) -> Attr:
 
 InferFn = Callable[[list[TensorType], dict], list[TensorType]]
 ReferenceFn = Callable[[list[np.ndarray], dict], list[np.ndarray]]
+# compute(input tensors, attrs, output types) -> output tensors (ember.ir.loops.Tensor)
+ComputeFn = Callable[[list, dict, list[TensorType]], list]
+# schedule(output tensors, target) -> ember.ir.loops.Schedule
+ScheduleFn = Callable[[list, Any], Any]
 
 
 @dataclass(frozen=True)
@@ -124,8 +132,8 @@ class OpDef:
     num_inputs: tuple[int, int | None] = (1, 1)  # (min, max); max None = variadic
     fusion: Fusion = Fusion.OPAQUE
     doc: str = ""
-    # Filled in by the loop-level IR: the compute definition and the tunable
-    # schedule template (knobs) of this op.
+    # The loop-level definition: what each output element is (ComputeFn), and
+    # the tunable schedule template (ScheduleFn; None = the default schedule).
     compute: Callable | None = None
     schedule: Callable | None = None
 
@@ -172,11 +180,12 @@ def register(opdef: OpDef) -> OpDef:
 
 
 def define(name: str, *, infer: InferFn, reference: ReferenceFn, attrs: Mapping[str, Attr] | None = None,
-           inputs: int | tuple[int, int | None] = 1, fusion: Fusion = Fusion.OPAQUE, doc: str = "") -> OpDef:
+           inputs: int | tuple[int, int | None] = 1, fusion: Fusion = Fusion.OPAQUE, doc: str = "",
+           compute: ComputeFn | None = None, schedule: ScheduleFn | None = None) -> OpDef:
     """Define and register an op: ``inputs`` is a count or a (min, max) range."""
     arity = (inputs, inputs) if isinstance(inputs, int) else tuple(inputs)
     return register(OpDef(name=name, infer=infer, reference=reference, attrs=dict(attrs or {}),
-                          num_inputs=arity, fusion=fusion, doc=doc))
+                          num_inputs=arity, fusion=fusion, doc=doc, compute=compute, schedule=schedule))
 
 
 def get_op(name: str) -> OpDef:

@@ -76,6 +76,11 @@ COORDINATE_MODES = {
 
 
 # --- nearest rounding: input coordinate (float32) -> integer index ---
+# onnxruntime treats a coordinate within 1e-6 of k + 0.5 as the tie k + 0.5
+# (measured: 0.5 +- 9.5e-7 is a tie, 0.5 +- 1.01e-6 is not, at any magnitude),
+# so float32 noise in the coordinate does not flip which pixel a tie picks.
+TIE_TOLERANCE = 1e-6
+
 
 def _round_half_away(x):
     """C's ``std::round``: halves round away from zero (computed exactly in float64)."""
@@ -83,16 +88,22 @@ def _round_half_away(x):
     return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
+def _near_tie(x):
+    x = x.astype(np.float64)
+    return np.abs(x - np.floor(x) - 0.5) < TIE_TOLERANCE
+
+
 def _round_prefer_floor(x):
-    # onnxruntime: a value exactly trunc(x) + 0.5 rounds down, anything else like std::round.
-    x64 = x.astype(np.float64)
-    tie = x64 == np.trunc(x64) + 0.5
-    return np.where(tie, np.floor(x64), _round_half_away(x))
+    return np.where(_near_tie(x), np.floor(x.astype(np.float64)), _round_half_away(x))
+
+
+def _round_prefer_ceil(x):
+    return np.where(_near_tie(x), np.ceil(x.astype(np.float64)), _round_half_away(x))
 
 
 NEAREST_MODES = {
     "round_prefer_floor": _round_prefer_floor,
-    "round_prefer_ceil": _round_half_away,
+    "round_prefer_ceil": _round_prefer_ceil,
     "floor": np.floor,
     "ceil": np.ceil,
 }

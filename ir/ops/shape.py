@@ -12,9 +12,8 @@ import math
 import numpy as np
 
 from ..types import TensorType
-from .common import broadcast_shapes, normalize_axes, normalize_axis, require
+from .common import broadcast_shapes, normalize_axes, require
 from .registry import REQUIRED, Fusion, Int, Ints, Str, define
-
 
 # --- Reshape -----------------------------------------------------------------
 

@@ -70,6 +70,15 @@ def spatial_ints(value: tuple[int, ...] | None, rank: int, default: int, name: s
     return tuple(value)
 
 
+def strides_and_dilations(attrs: dict, rank: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The ``strides`` and ``dilations`` attributes, defaults filled and checked positive."""
+    strides = spatial_ints(attrs["strides"], rank, 1, "strides")
+    dilations = spatial_ints(attrs["dilations"], rank, 1, "dilations")
+    require(all(s >= 1 for s in strides), f"strides {strides} must be positive")
+    require(all(d >= 1 for d in dilations), f"dilations {dilations} must be positive")
+    return strides, dilations
+
+
 def check_auto_pad(auto_pad: str) -> None:
     """Require ``auto_pad`` to be one of the ONNX values."""
     require(auto_pad in AUTO_PADS, f"auto_pad {auto_pad!r} is not one of {', '.join(AUTO_PADS)}")
@@ -113,10 +122,7 @@ def resolve_window(spatial: Sequence[int], kernel: Sequence[int], attrs: dict, *
     kernel = tuple(kernel)
     require(len(kernel) == rank, f"kernel_shape {kernel} must have {rank} entries, one per spatial axis")
     require(all(k >= 1 for k in kernel), f"kernel_shape {kernel} must be positive")
-    strides = spatial_ints(attrs["strides"], rank, 1, "strides")
-    dilations = spatial_ints(attrs["dilations"], rank, 1, "dilations")
-    require(all(s >= 1 for s in strides), f"strides {strides} must be positive")
-    require(all(d >= 1 for d in dilations), f"dilations {dilations} must be positive")
+    strides, dilations = strides_and_dilations(attrs, rank)
     auto_pad = attrs["auto_pad"]
     check_auto_pad(auto_pad)
     begins, ends = explicit_pads(attrs["pads"], rank)

@@ -102,3 +102,28 @@ def check_node(op_type: str, inputs: Sequence[Any], attrs: dict | None = None, *
     for i, (a, e) in enumerate(zip(actual, expected)):
         assert_same(a, e, rtol=rtol, atol=atol, what=f"{op_type} output {i}")
     return actual
+
+
+# Targets every compiled op is checked on: this CPU, and plain x86-64 (SSE2 only).
+COMPILE_TARGETS = ("host", "x86-64")
+
+
+def check_compiled(op_type: str, inputs: Sequence[Any], attrs: dict | None = None, *, opset: int = 21,
+                   num_outputs: int = 1, rtol: float = 1e-5, atol: float = 1e-6,
+                   targets: Sequence[str] = ("host",)) -> list[np.ndarray]:
+    """Assert the compiled node matches ember's reference on each target; return the compiled outputs.
+
+    Integer and boolean outputs must be equal; float outputs allclose. The
+    reference itself is checked against onnxruntime by :func:`check_node`.
+    """
+    graph = ember_import_node(op_type, inputs, attrs, opset=opset, num_outputs=num_outputs)
+    feeds = _feeds(inputs)
+    expected = ReferenceModule(graph).run(feeds)
+    actual: list[np.ndarray] = []
+    for target in targets:
+        module = ember.compile(graph, target=target)
+        actual = module.run(feeds)
+        assert len(actual) == len(expected)
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            assert_same(a, e, rtol=rtol, atol=atol, what=f"compiled {op_type} output {i} ({target})")
+    return actual

@@ -7,13 +7,13 @@ import math
 
 import numpy as np
 import pytest
+from ember.ir.errors import ShapeError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ember.ir.errors import ShapeError
 from tests.ops.harness import Const, check_node, ember_import_node
 
-SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None)
 DTYPES = ("float32", "int64", "bool", "float16", "int32", "uint8")
 
 
@@ -34,6 +34,8 @@ def ints(values) -> Const:
 shapes = st.lists(st.integers(0, 4), min_size=0, max_size=4).map(tuple)
 nonempty_shapes = st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple)
 dtypes = st.sampled_from(DTYPES)
+# onnxruntime implements DepthToSpace/SpaceToDepth for these only
+block_dtypes = st.sampled_from(("float32", "float16", "float64", "int8", "uint8"))
 seeds = st.integers(0, 2**31 - 1)
 
 
@@ -144,14 +146,14 @@ def test_expand(case, dtype, seed):
 
 @SETTINGS
 @given(st.integers(1, 3), st.integers(1, 3), st.integers(0, 3), st.integers(1, 3), st.integers(1, 3),
-       st.sampled_from(["DCR", "CRD"]), dtypes, seeds)
+       st.sampled_from(["DCR", "CRD"]), block_dtypes, seeds)
 def test_depth_to_space(n, b, oc, h, w, mode, dtype, seed):
     x = random_array((n, oc * b * b, h, w), dtype, seed)
     check_node("DepthToSpace", [x], {"blocksize": b, "mode": mode})
 
 
 @SETTINGS
-@given(st.integers(1, 3), st.integers(1, 3), st.integers(0, 3), st.integers(1, 3), st.integers(1, 3), dtypes, seeds)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(0, 3), st.integers(1, 3), st.integers(1, 3), block_dtypes, seeds)
 def test_space_to_depth(n, b, c, h, w, dtype, seed):
     x = random_array((n, c, h * b, w * b), dtype, seed)
     check_node("SpaceToDepth", [x], {"blocksize": b})

@@ -1,0 +1,349 @@
+"""Loop IR -> LLVM IR (llvmlite.ir): one LLVM function per kernel.
+
+Kernels take one opaque pointer per buffer (``noalias``: ember never passes
+overlapping buffers) and return an ``i32`` status: 0, or ``i + 1`` when the
+kernel's ``i``-th :class:`Check` failed. float16 values are loaded into float32 and computed in
+float32; booleans are ``i1`` in registers and one byte in memory. Integer
+division never traps: division by zero gives 0, as numpy does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import llvmlite.ir as ir
+
+from ember.ir.loops.expr import (Binary, Call, Cast, Compare, Const, Expr, Load, Not, Select, Var, is_float)
+from ember.ir.loops.stmt import Allocate, Buffer, Check, For, If, Kernel, Let, Seq, Stmt, Store, checks_in
+from ember.ir.loops.tensor import walk
+
+I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+F16, F32, F64 = ir.HalfType(), ir.FloatType(), ir.DoubleType()
+PTR = ir.PointerType()
+
+# memory type of each dtype
+MEMORY_TYPES = {"float32": F32, "float64": F64, "float16": F16, "int8": I8, "uint8": I8, "int32": I32,
+                "int64": I64, "bool": I8}
+# register type (float16 computes in float32, bool is i1)
+VALUE_TYPES = {**MEMORY_TYPES, "float16": F32, "bool": I1}
+UNSIGNED = {"uint8", "bool"}
+
+# math functions with an LLVM intrinsic; the rest call libm
+INTRINSICS = {"exp": "llvm.exp", "log": "llvm.log", "sqrt": "llvm.sqrt", "sin": "llvm.sin", "cos": "llvm.cos",
+              "floor": "llvm.floor", "ceil": "llvm.ceil", "round": "llvm.roundeven", "fabs": "llvm.fabs",
+              "pow": "llvm.pow", "tan": "llvm.tan", "asin": "llvm.asin", "acos": "llvm.acos", "atan": "llvm.atan",
+              "sinh": "llvm.sinh", "cosh": "llvm.cosh", "tanh": "llvm.tanh"}
+LIBM = {"erf", "asinh", "acosh", "atanh", "log1p", "expm1", "fmod"}
+
+
+def llvm_suffix(t: ir.Type) -> str:
+    return {F32: "f32", F64: "f64"}[t]
+
+
+class KernelEmitter:
+    """Emits one :class:`Kernel` into an ``ir.Module``."""
+
+    def __init__(self, module: ir.Module, kernel: Kernel, *, linkage: str = "internal"):
+        self.module = module
+        self.kernel = kernel
+        fnty = ir.FunctionType(I32, [PTR] * len(kernel.params))
+        self.check_codes = {id(c): i + 1 for i, c in enumerate(checks_in(kernel.body))}
+        self.function = ir.Function(module, fnty, name=kernel.name)
+        self.function.linkage = linkage
+        self.function.attributes.add("nounwind")
+        for arg, buf in zip(self.function.args, kernel.params):
+            arg.name = _clean(buf.name)
+            arg.add_attribute("noalias")
+        self.pointers: dict[int, ir.Value] = {id(b): a for b, a in zip(kernel.params, self.function.args)}
+        self.vars: dict[int, ir.Value] = {}
+        entry = self.function.append_basic_block("entry")
+        self.alloca_builder = ir.IRBuilder(entry)
+        body = self.function.append_basic_block("body")
+        self.builder = ir.IRBuilder(body)
+
+    def emit(self) -> ir.Function:
+        self.stmt(self.kernel.body)
+        self.builder.ret(ir.Constant(I32, 0))
+        self.alloca_builder.branch(self.function.basic_blocks[1])
+        return self.function
+
+    # ------------------------------------------------------------ statements
+    def stmt(self, s: Stmt) -> None:
+        if isinstance(s, Seq):
+            for x in s.stmts:
+                self.stmt(x)
+        elif isinstance(s, For):
+            self.for_loop(s)
+        elif isinstance(s, Store):
+            value = self.expr(s.value)
+            self.store(s.buffer, self.expr(s.index), value)
+        elif isinstance(s, If):
+            self.if_stmt(s)
+        elif isinstance(s, Check):
+            failed = self.builder.xor(self.expr(s.cond), ir.Constant(I1, 1))
+            with self.builder.if_then(failed, likely=False):
+                self.builder.ret(ir.Constant(I32, self.check_codes[id(s)]))
+        elif isinstance(s, Let):
+            self.vars[s.var.uid] = self.expr(s.value)
+            self.stmt(s.body)
+        elif isinstance(s, Allocate):
+            mem = MEMORY_TYPES[s.buffer.dtype]
+            self.pointers[id(s.buffer)] = self.alloca_builder.alloca(mem, size=s.buffer.size, name=_clean(s.buffer.name))
+            self.stmt(s.body)
+        else:
+            raise TypeError(f"cannot emit {s!r}")
+
+    def for_loop(self, s: For) -> None:
+        if s.extent <= 0:
+            return
+        b = self.builder
+        pre = b.block
+        header = b.append_basic_block(f"{_clean(s.var.name)}.loop")
+        exit_ = b.append_basic_block(f"{_clean(s.var.name)}.exit")
+        b.branch(header)
+        b.position_at_end(header)
+        iv = b.phi(I64, name=_clean(s.var.name))
+        iv.add_incoming(ir.Constant(I64, 0), pre)
+        self.vars[s.var.uid] = iv
+        self.stmt(s.body)
+        nxt = b.add(iv, ir.Constant(I64, 1), flags=["nuw", "nsw"])
+        iv.add_incoming(nxt, b.block)
+        b.cbranch(b.icmp_signed("<", nxt, ir.Constant(I64, s.extent)), header, exit_)
+        b.position_at_end(exit_)
+
+    def if_stmt(self, s: If) -> None:
+        cond = self.expr(s.cond)
+        b = self.builder
+        if s.otherwise is None:
+            with b.if_then(cond):
+                self.stmt(s.then)
+        else:
+            with b.if_else(cond) as (then, otherwise):
+                with then:
+                    self.stmt(s.then)
+                with otherwise:
+                    self.stmt(s.otherwise)
+
+    def address(self, buf: Buffer, index: ir.Value) -> ir.Value:
+        return self.builder.gep(self.pointers[id(buf)], [index], inbounds=True, source_etype=MEMORY_TYPES[buf.dtype])
+
+    def store(self, buf: Buffer, index: ir.Value, value: ir.Value) -> None:
+        b = self.builder
+        if buf.dtype == "bool":
+            value = b.zext(value, I8)
+        elif buf.dtype == "float16":
+            value = b.fptrunc(value, F16)
+        mem = MEMORY_TYPES[buf.dtype]
+        b.store(value, self.address(buf, index), align=_align(mem))
+
+    def load(self, buf: Buffer, index: ir.Value) -> ir.Value:
+        b = self.builder
+        mem = MEMORY_TYPES[buf.dtype]
+        value = b.load(self.address(buf, index), typ=mem, align=_align(mem))
+        if buf.dtype == "bool":
+            return b.icmp_unsigned("!=", value, ir.Constant(I8, 0))
+        if buf.dtype == "float16":
+            return b.fpext(value, F32)
+        return value
+
+    # ----------------------------------------------------------- expressions
+    def expr(self, e: Expr) -> ir.Value:
+        b = self.builder
+        if isinstance(e, Const):
+            return _constant(e)
+        if isinstance(e, Var):
+            return self.vars[e.uid]
+        if isinstance(e, Load):
+            return self.load(e.buffer, self.expr(e.index))
+        if isinstance(e, Binary):
+            return self.binary(e.op, e.a.dtype, self.expr(e.a), self.expr(e.b), e.b.dtype)
+        if isinstance(e, Compare):
+            return self.compare(e.op, e.a.dtype, self.expr(e.a), self.expr(e.b))
+        if isinstance(e, Not):
+            return b.xor(self.expr(e.a), ir.Constant(I1, 1))
+        if isinstance(e, Select):
+            return self.select(e)
+        if isinstance(e, Cast):
+            return self.cast(self.expr(e.a), e.a.dtype, e.dtype)
+        if isinstance(e, Call):
+            return self.call(e)
+        raise TypeError(f"cannot emit expression {e!r}")
+
+    def select(self, e: Select) -> ir.Value:
+        cond = self.expr(e.cond)
+        if not (_may_trap(e.a) or _may_trap(e.b)):
+            return self.builder.select(cond, self.expr(e.a), self.expr(e.b))
+        # a side that loads may be out of bounds when not taken: branch instead of select
+        b = self.builder
+        with b.if_else(cond) as (then, otherwise):
+            with then:
+                va = self.expr(e.a)
+                ba = b.block
+            with otherwise:
+                vb = self.expr(e.b)
+                bb = b.block
+        phi = b.phi(va.type)
+        phi.add_incoming(va, ba)
+        phi.add_incoming(vb, bb)
+        return phi
+
+    def binary(self, op: str, dtype: str, a: ir.Value, b_: ir.Value, b_dtype: str) -> ir.Value:
+        b = self.builder
+        if is_float(dtype):
+            if op == "add":
+                return b.fadd(a, b_)
+            if op == "sub":
+                return b.fsub(a, b_)
+            if op == "mul":
+                return b.fmul(a, b_)
+            if op == "div":
+                return b.fdiv(a, b_)
+            if op in ("min", "max"):  # NaN-propagating, like numpy
+                return self.intrinsic(f"llvm.{'minimum' if op == 'min' else 'maximum'}", a.type, [a, b_])
+            if op == "pow":
+                if not is_float(b_dtype):
+                    b_ = self.cast(b_, b_dtype, dtype)
+                return self.intrinsic("llvm.pow", a.type, [a, b_])
+            if op in ("floordiv", "floormod"):
+                q = self.intrinsic("llvm.floor", a.type, [b.fdiv(a, b_)])
+                return q if op == "floordiv" else b.fsub(a, b.fmul(q, b_))
+            raise TypeError(f"float {op}")
+        signed = dtype not in UNSIGNED
+        if op == "add":
+            return b.add(a, b_)
+        if op == "sub":
+            return b.sub(a, b_)
+        if op == "mul":
+            return b.mul(a, b_)
+        if op in ("and", "or", "xor"):
+            return getattr(b, op + "_")(a, b_) if op != "xor" else b.xor(a, b_)
+        if op in ("min", "max"):
+            cmp = (b.icmp_signed if signed else b.icmp_unsigned)("<" if op == "min" else ">", a, b_)
+            return b.select(cmp, a, b_)
+        if op == "div":
+            return self.safe_divide(a, b_, signed, "div")
+        if op in ("floordiv", "floormod"):
+            return self.floor_divide(a, b_, signed, op)
+        if op == "pow":
+            fa = self.cast(a, dtype, "float64")
+            fb = self.cast(b_, b_dtype, "float64")
+            return self.cast(self.intrinsic("llvm.pow", F64, [fa, fb]), "float64", dtype)
+        raise TypeError(f"integer {op}")
+
+    def safe_divide(self, a: ir.Value, d: ir.Value, signed: bool, op: str) -> ir.Value:
+        """Truncating division (or remainder) that never traps: x/0 = 0, MIN/-1 wraps."""
+        b = self.builder
+        zero, one = ir.Constant(a.type, 0), ir.Constant(a.type, 1)
+        is_zero = b.icmp_unsigned("==", d, zero)
+        if not signed:
+            safe = b.select(is_zero, one, d)
+            q = b.udiv(a, safe) if op == "div" else b.urem(a, safe)
+            return b.select(is_zero, zero, q)
+        minus_one = ir.Constant(a.type, -1)
+        is_m1 = b.icmp_signed("==", d, minus_one)
+        safe = b.select(b.or_(is_zero, is_m1), one, d)
+        if op == "div":
+            q = b.select(is_m1, b.sub(zero, a), b.sdiv(a, safe))
+        else:
+            q = b.select(is_m1, zero, b.srem(a, safe))
+        return b.select(is_zero, zero, q)
+
+    def floor_divide(self, a: ir.Value, d: ir.Value, signed: bool, op: str) -> ir.Value:
+        b = self.builder
+        q = self.safe_divide(a, d, signed, "div")
+        r = self.safe_divide(a, d, signed, "rem")
+        if not signed:
+            return q if op == "floordiv" else r
+        zero = ir.Constant(a.type, 0)
+        adjust = b.and_(b.icmp_signed("!=", r, zero),
+                        b.icmp_signed("!=", b.icmp_signed("<", r, zero), b.icmp_signed("<", d, zero)))
+        if op == "floordiv":
+            return b.select(adjust, b.sub(q, ir.Constant(a.type, 1)), q)
+        return b.select(adjust, b.add(r, d), r)
+
+    def compare(self, op: str, dtype: str, a: ir.Value, b_: ir.Value) -> ir.Value:
+        sym = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}[op]
+        b = self.builder
+        if is_float(dtype):
+            return b.fcmp_unordered(sym, a, b_) if op == "ne" else b.fcmp_ordered(sym, a, b_)
+        if dtype in UNSIGNED:
+            return b.icmp_unsigned(sym, a, b_)
+        return b.icmp_signed(sym, a, b_)
+
+    def cast(self, v: ir.Value, src: str, dst: str) -> ir.Value:
+        b = self.builder
+        st, dt = VALUE_TYPES[src], VALUE_TYPES[dst]
+        if src == dst or (st == dt and (src in UNSIGNED) == (dst in UNSIGNED)):
+            return v
+        if dst == "bool":
+            if is_float(src):
+                return b.fcmp_unordered("!=", v, ir.Constant(st, 0.0))
+            return b.icmp_unsigned("!=", v, ir.Constant(st, 0))
+        if is_float(src) and is_float(dst):
+            if st == dt:
+                return v
+            return b.fpext(v, dt) if _bits(st) < _bits(dt) else b.fptrunc(v, dt)
+        if is_float(src):
+            # clamp-free conversion; out-of-range values are unspecified, as in C and numpy
+            return b.fptoui(v, dt) if dst in UNSIGNED else b.fptosi(v, dt)
+        if is_float(dst):
+            return b.uitofp(v, dt) if src in UNSIGNED else b.sitofp(v, dt)
+        if _bits(st) == _bits(dt):
+            return v
+        if _bits(st) > _bits(dt):
+            return b.trunc(v, dt)
+        return b.zext(v, dt) if src in UNSIGNED else b.sext(v, dt)
+
+    def call(self, e: Call) -> ir.Value:
+        args = [self.expr(a) for a in e.args]
+        t = args[0].type
+        if e.name in INTRINSICS:
+            return self.intrinsic(INTRINSICS[e.name], t, args)
+        name = e.name + ("f" if t == F32 else "")
+        fn = self.module.globals.get(name)
+        if fn is None:
+            fn = ir.Function(self.module, ir.FunctionType(t, [t] * len(args)), name=name)
+        return self.builder.call(fn, args)
+
+    def intrinsic(self, name: str, t: ir.Type, args: list[ir.Value]) -> ir.Value:
+        full = f"{name}.{llvm_suffix(t)}"
+        fn = self.module.globals.get(full)
+        if fn is None:
+            fn = ir.Function(self.module, ir.FunctionType(t, [t] * len(args)), name=full)
+        return self.builder.call(fn, args)
+
+
+def _may_trap(e: Expr) -> bool:
+    """Whether evaluating ``e`` when it is not needed could fault (it loads memory)."""
+    return any(isinstance(x, Load) for x in walk(e))
+
+
+def _constant(e: Const) -> ir.Constant:
+    t = VALUE_TYPES[e.dtype]
+    if e.dtype == "bool":
+        return ir.Constant(I1, int(bool(e.value)))
+    if is_float(e.dtype):
+        value = float(e.value)
+        if t == F32 and math.isfinite(value):
+            import numpy as np
+
+            value = float(np.float32(value))  # LLVM needs float constants exactly representable
+        return ir.Constant(t, value)
+    return ir.Constant(t, int(e.value))
+
+
+def _bits(t: ir.Type) -> int:
+    return {I1: 1, I8: 8, I32: 32, I64: 64, F16: 16, F32: 32, F64: 64}[t]
+
+
+def _align(t: ir.Type) -> int:
+    return max(1, _bits(t) // 8)
+
+
+def _clean(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._" else "_" for c in name)
+
+
+def emit_kernel(module: ir.Module, kernel: Kernel, *, linkage: str = "internal") -> ir.Function:
+    """Add ``kernel`` to ``module`` as a function of the same name."""
+    return KernelEmitter(module, kernel, linkage=linkage).emit()

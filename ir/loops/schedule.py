@@ -1,0 +1,182 @@
+"""Schedules: how to loop over a compute definition (the Halide/TVM split).
+
+A :class:`Schedule` holds one :class:`Stage` per compute tensor. Each stage
+starts with one loop per axis (data axes, then reduction axes) and is
+transformed by primitives; lowering (:mod:`.lower`) turns the result into a
+loop nest. Primitives never change *what* is computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from .expr import Var
+from .tensor import IterVar, Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    parent: IterVar
+    outer: IterVar
+    inner: IterVar
+    factor: int
+
+
+@dataclass(frozen=True, eq=False)
+class Fuse:
+    outer: IterVar
+    inner: IterVar
+    fused: IterVar
+
+
+class ScheduleError(ValueError):
+    """A schedule primitive was applied to axes it cannot act on."""
+
+
+class Stage:
+    """The loop structure of one compute tensor."""
+
+    def __init__(self, tensor: Tensor):
+        assert tensor.op is not None, "placeholders have no stage"
+        self.tensor = tensor
+        self.op = tensor.op
+        self.is_extern = tensor.is_extern
+        self.leaf: list[IterVar] = [] if self.is_extern else list(self.op.axes) + list(self.op.reduce_axes)
+        self.relations: list[Split | Fuse] = []
+        self.annotations: dict[IterVar, str] = {}
+        self.inlined = False
+
+    def _check_leaf(self, *axes: IterVar) -> None:
+        for ax in axes:
+            if ax not in self.leaf:
+                raise ScheduleError(f"{ax} is not a current loop of stage {self.tensor.name}")
+
+    def split(self, axis: IterVar, factor: int) -> tuple[IterVar, IterVar]:
+        """Split ``axis`` into ``outer`` x ``inner`` with ``inner`` of extent ``factor``.
+
+        ::
+
+            for i in 0..10:            for i.o in 0..3:
+              body(i)          ==>       for i.i in 0..4:
+                                           if i.o*4 + i.i < 10: body(i.o*4 + i.i)
+
+        The guard is left out when ``factor`` divides the extent.
+        """
+        self._check_leaf(axis)
+        factor = max(1, min(int(factor), axis.extent))
+        outer = IterVar(Var(f"{axis.name}.o"), -(-axis.extent // factor), axis.kind)
+        inner = IterVar(Var(f"{axis.name}.i"), factor, axis.kind)
+        pos = self.leaf.index(axis)
+        self.leaf[pos:pos + 1] = [outer, inner]
+        self.relations.append(Split(axis, outer, inner, factor))
+        return outer, inner
+
+    def tile(self, x: IterVar, y: IterVar, x_factor: int, y_factor: int) -> tuple[IterVar, ...]:
+        """Split ``x`` and ``y`` and order the loops ``x.o, y.o, x.i, y.i``."""
+        xo, xi = self.split(x, x_factor)
+        yo, yi = self.split(y, y_factor)
+        self.reorder(xo, yo, xi, yi)
+        return xo, yo, xi, yi
+
+    def reorder(self, *axes: IterVar) -> None:
+        """Put ``axes`` in the given order, in the positions they occupy now.
+
+        ::
+
+            for i: for j: for k: body    reorder(k, i)  ==>  for k: for j: for i: body
+        """
+        self._check_leaf(*axes)
+        if len(set(axes)) != len(axes):
+            raise ScheduleError("reorder got an axis twice")
+        positions = sorted(self.leaf.index(a) for a in axes)
+        for pos, ax in zip(positions, axes):
+            self.leaf[pos] = ax
+
+    def fuse(self, outer: IterVar, inner: IterVar) -> IterVar:
+        """Fuse two adjacent loops into one.
+
+        ::
+
+            for i in 0..4:               for f in 0..12:
+              for j in 0..3:     ==>       body(f // 3, f % 3)
+                body(i, j)
+        """
+        self._check_leaf(outer, inner)
+        pos = self.leaf.index(outer)
+        if self.leaf.index(inner) != pos + 1:
+            raise ScheduleError(f"can only fuse adjacent loops: {outer} and {inner}")
+        if outer.kind != inner.kind:
+            raise ScheduleError("cannot fuse a data axis with a reduction axis")
+        fused = IterVar(Var(f"{outer.name}.{inner.name}.f"), outer.extent * inner.extent, outer.kind)
+        self.leaf[pos:pos + 2] = [fused]
+        self.relations.append(Fuse(outer, inner, fused))
+        return fused
+
+    def _annotate(self, axis: IterVar, kind: str) -> None:
+        self._check_leaf(axis)
+        self.annotations[axis] = kind
+
+    def unroll(self, axis: IterVar) -> None:
+        """Unroll the loop over ``axis`` (its extent must be a constant, as all are here)."""
+        self._annotate(axis, "unrolled")
+
+    def vectorize(self, axis: IterVar) -> None:
+        """Execute the loop over ``axis`` as vector operations (it should be innermost)."""
+        if axis.kind == "reduce":
+            raise ScheduleError("cannot vectorize a reduction axis")
+        self._annotate(axis, "vectorized")
+
+    def parallel(self, axis: IterVar) -> None:
+        """Run the iterations of ``axis`` on the thread pool (a data axis)."""
+        if axis.kind == "reduce":
+            raise ScheduleError("cannot parallelize a reduction axis")
+        self._annotate(axis, "parallel")
+
+    def compute_inline(self) -> None:
+        """Substitute this stage's expression into its consumers instead of storing it.
+
+        ::
+
+            for i: t[i] = f(x[i])               for i:
+            for i: y[i] = g(t[i])      ==>        y[i] = g(f(x[i]))
+        """
+        if self.is_extern or self.op.reduce_axes:
+            raise ScheduleError(f"cannot inline {self.tensor.name}: only plain computes inline")
+        self.inlined = True
+
+    def __repr__(self) -> str:
+        return f"Stage({self.tensor.name}: {[a.name for a in self.leaf]})"
+
+
+class Schedule:
+    """The stages of every compute tensor reachable from ``outputs``, producers first."""
+
+    def __init__(self, outputs: Sequence[Tensor]):
+        self.outputs = list(outputs)
+        order: list[Tensor] = []
+        seen: set[int] = set()
+
+        def visit(t: Tensor) -> None:
+            if id(t) in seen or t.op is None:
+                return
+            seen.add(id(t))
+            for dep in t.inputs():
+                visit(dep)
+            order.append(t)
+
+        for t in self.outputs:
+            visit(t)
+        self.stages = [Stage(t) for t in order]
+        self._by_tensor = {id(s.tensor): s for s in self.stages}
+
+    def __getitem__(self, tensor: Tensor) -> Stage:
+        try:
+            return self._by_tensor[id(tensor)]
+        except KeyError:
+            raise ScheduleError(f"{tensor.name} is not a compute stage of this schedule") from None
+
+
+def create_schedule(outputs: Tensor | Sequence[Tensor]) -> Schedule:
+    """A schedule with the naive loop nest for every stage."""
+    return Schedule([outputs] if isinstance(outputs, Tensor) else outputs)

@@ -1,0 +1,187 @@
+"""Building a graph into one native entry point.
+
+Every node lowers to a kernel through its op's compute definition and
+schedule; identical kernels (same op, attributes and input types) are emitted
+once. The graph executor itself is generated code: ``i32 ember_main(ptr args)``
+calls the kernels in order, reading inputs, outputs and weights from the
+``args`` pointer table and placing intermediates in one scratch arena. When a
+kernel's data-dependent check fails, the entry returns at once with
+``(call index + 1) << 16 | check status``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import llvmlite.ir as ir
+import numpy as np
+
+from ember.codegen.jit import JitModule
+from ember.codegen.llvm import I32, I64, PTR, emit_kernel
+from ember.codegen.target import Target
+from ember.ir import Graph, Node, TensorType, Value
+from ember.ir.errors import CompileError, EmberError
+from ember.ir.loops import Kernel, Tensor, create_schedule, lower, placeholder
+
+ENTRY = "ember_main"
+ALIGNMENT = 64
+
+
+def default_schedule(outputs: list[Tensor], target: Target):
+    """The schedule used when an op has no template: stages tagged ``inline`` are inlined."""
+    schedule = create_schedule(outputs)
+    for stage in schedule.stages:
+        if not stage.is_extern and stage.op.tag == "inline" and all(stage.tensor is not t for t in outputs):
+            stage.compute_inline()
+    return schedule
+
+
+def lower_node(node: Node, target: Target, name: str) -> Kernel:
+    """The kernel of one node: compute definition, then its schedule, then lowering."""
+    opdef = node.opdef
+    inputs = [placeholder(v.type.shape, v.type.dtype, f"in{i}") for i, v in enumerate(node.inputs)]
+    outputs = opdef.compute(inputs, node.attrs, [v.type for v in node.outputs])
+    for out, value in zip(outputs, node.outputs):
+        if (out.shape, out.dtype) != (value.type.shape, value.type.dtype):
+            raise CompileError(f"compute gives {out.dtype}{list(out.shape)}, inference {value.type}",
+                               node=node.name, op=node.op)
+    schedule = (opdef.schedule or default_schedule)(list(outputs), target)
+    return lower(schedule, inputs, name)
+
+
+def kernel_key(node: Node) -> tuple:
+    return (node.op, tuple(sorted((k, v) for k, v in node.attrs.items())),
+            tuple(v.type for v in node.inputs))
+
+
+@dataclass
+class Plan:
+    """Where every value lives: ``args`` slot (inputs, outputs, weights) or arena offset."""
+
+    slots: dict[int, int] = field(default_factory=dict)
+    offsets: dict[int, int] = field(default_factory=dict)
+    arena_bytes: int = 0
+    weights: list[np.ndarray] = field(default_factory=list)
+
+    def place(self, nbytes: int) -> int:
+        offset = self.arena_bytes
+        self.arena_bytes += -(-max(nbytes, 1) // ALIGNMENT) * ALIGNMENT
+        return offset
+
+
+def materialize_outputs(graph: Graph) -> Graph:
+    """A copy of ``graph`` in which every output is written by a node of its own.
+
+    A graph output that is a graph input, a constant, or listed twice gets an
+    Identity node, so the entry point always writes each output buffer.
+    """
+    graph = graph.copy()
+    produced = {id(out) for node in graph.nodes for out in node.outputs}
+    outputs, seen = [], set()
+    for v in graph.outputs:
+        if id(v) not in produced or id(v) in seen:
+            v = graph.add_node("Identity", [v], output_names=[graph.fresh_name(v.name)]).output
+        seen.add(id(v))
+        outputs.append(v)
+    graph.outputs = outputs
+    return graph
+
+
+def check_lowerable(graph: Graph) -> None:
+    """Refuse, in one error, every op of the graph without a compute definition."""
+    missing: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        if node.opdef.compute is None:
+            missing.setdefault(node.op, []).append(node.name)
+    if missing:
+        listing = "; ".join(f"{op} (nodes {', '.join(map(repr, names[:5]))})" for op, names in sorted(missing.items()))
+        raise CompileError(f"cannot compile {len(missing)} op(s) that have no compute definition yet: {listing}")
+
+
+class GraphBuilder:
+    """Lowers every node, plans memory and emits the entry point into one LLVM module."""
+
+    def __init__(self, graph: Graph, target: Target):
+        self.graph = materialize_outputs(graph)
+        self.target = target
+        self.module = ir.Module(name=graph.name)
+        self.kernels: dict[tuple, tuple[ir.Function, Kernel]] = {}
+        self.calls: list[tuple[Node, ir.Function, Kernel]] = []
+        self.plan = Plan()
+
+    def build(self) -> "GraphBuilder":
+        check_lowerable(self.graph)
+        for node in self.graph.nodes:
+            key = kernel_key(node)
+            if key not in self.kernels:
+                name = f"k{len(self.kernels)}_{node.op}"
+                try:
+                    kernel = lower_node(node, self.target, name)
+                except EmberError as err:
+                    raise err.at(node=node.name, op=node.op) from None
+                self.kernels[key] = (emit_kernel(self.module, kernel), kernel)
+            self.calls.append((node, *self.kernels[key]))
+        self._plan_memory()
+        self._emit_entry()
+        return self
+
+    def _plan_memory(self) -> None:
+        g, plan = self.graph, self.plan
+        for i, v in enumerate(g.inputs):
+            plan.slots[id(v)] = i
+        for j, v in enumerate(g.outputs):
+            plan.slots[id(v)] = len(g.inputs) + j
+        base = len(g.inputs) + len(g.outputs)
+        for c in g.constants():
+            plan.slots[id(c)] = base + len(plan.weights)
+            plan.weights.append(np.ascontiguousarray(c.data))
+        self.arena_slot = base + len(plan.weights)
+        for node, _, kernel in self.calls:
+            for out in node.outputs:
+                if id(out) not in plan.slots:
+                    plan.offsets[id(out)] = plan.place(out.type.nbytes)
+            for ws in kernel.workspaces:
+                plan.offsets[id(ws), id(node)] = plan.place(ws.size * np.dtype(ws.dtype).itemsize)
+
+    def _emit_entry(self) -> None:
+        fn = ir.Function(self.module, ir.FunctionType(I32, [PTR]), name=ENTRY)
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        args = fn.args[0]
+
+        def slot(i: int) -> ir.Value:
+            return b.load(b.gep(args, [ir.Constant(I64, i)], inbounds=True, source_etype=PTR), typ=PTR)
+
+        arena = slot(self.arena_slot)
+
+        def arena_at(offset: int) -> ir.Value:
+            return b.gep(arena, [ir.Constant(I64, offset)], inbounds=True, source_etype=ir.IntType(8))
+
+        def pointer(v: Value) -> ir.Value:
+            if id(v) in self.plan.slots:
+                return slot(self.plan.slots[id(v)])
+            return arena_at(self.plan.offsets[id(v)])
+
+        for index, (node, kernel_fn, kernel) in enumerate(self.calls):
+            ptrs = [pointer(v) for v in node.inputs] + [pointer(v) for v in node.outputs]
+            ptrs += [arena_at(self.plan.offsets[id(ws), id(node)]) for ws in kernel.workspaces]
+            status = b.call(kernel_fn, ptrs)
+            if kernel.checks():
+                failed = b.icmp_unsigned("!=", status, ir.Constant(I32, 0))
+                with b.if_then(failed, likely=False):
+                    b.ret(b.or_(status, ir.Constant(I32, (index + 1) << 16)))
+        b.ret(ir.Constant(I32, 0))
+
+    def failure(self, code: int) -> tuple[Node, str]:
+        """The node and message of a failed check, from the entry point's return code."""
+        node, _, kernel = self.calls[(code >> 16) - 1]
+        return node, kernel.checks()[(code & 0xFFFF) - 1]
+
+
+def build(graph: Graph, target: Target) -> tuple[GraphBuilder, JitModule, float]:
+    """Lower, optimize and JIT-compile ``graph``; returns the builder, the JIT module and seconds taken."""
+    start = time.perf_counter()
+    builder = GraphBuilder(graph, target).build()
+    jit = JitModule(builder.module, target)
+    return builder, jit, time.perf_counter() - start

@@ -1,0 +1,84 @@
+"""The compiled module: validated feeds in, one native call, numpy outputs out."""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from typing import Any
+
+import numpy as np
+
+from ember.codegen.target import Target
+from ember.ir import Graph
+from ember.ir.errors import InputError
+
+from .build import ALIGNMENT, ENTRY, build
+from .module import ModuleBase
+
+
+def aligned_empty(nbytes: int, alignment: int = ALIGNMENT) -> np.ndarray:
+    """A byte array whose data pointer is ``alignment``-aligned."""
+    raw = np.empty(nbytes + alignment, dtype=np.uint8)
+    start = (-raw.ctypes.data) % alignment
+    return raw[start:start + nbytes]
+
+
+class CompiledModule(ModuleBase):
+    """A graph compiled to native code for ``target`` (see :func:`ember.compile`)."""
+
+    def __init__(self, graph: Graph, target: Target, *, opt_level: int = 3, passes: list | None = None):
+        super().__init__(graph)
+        self.target = target
+        self.opt_level = opt_level
+        builder, self._jit, self.compile_s = build(graph, target)
+        self._builder = builder
+        plan = builder.plan
+        self._weights = plan.weights  # kept alive: the native code reads them
+        self._arena = aligned_empty(plan.arena_bytes)
+        self._entry = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)(self._jit.address(ENTRY))
+        n_in, n_out = len(self.input_names), len(self.output_names)
+        self._args = (ctypes.c_void_p * (n_in + n_out + len(plan.weights) + 1))()
+        for i, w in enumerate(plan.weights):
+            self._args[n_in + n_out + i] = w.ctypes.data
+        self._args[n_in + n_out + len(plan.weights)] = self._arena.ctypes.data
+        self._passes = passes or []
+        self._lock = threading.Lock()  # the argument table and the arena are shared by calls
+
+    def _execute(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        outputs = [np.empty(t.shape, t.np_dtype) for t in self.output_types]
+        with self._lock:
+            args = self._args
+            for i, a in enumerate(arrays):
+                args[i] = a.ctypes.data
+            for j, o in enumerate(outputs, start=len(arrays)):
+                args[j] = o.ctypes.data
+            status = self._entry(ctypes.addressof(args))
+        if status:
+            node, message = self._builder.failure(status)
+            raise InputError(message, node=node.name, op=node.op)
+        return outputs
+
+    def stats(self) -> dict[str, Any]:
+        """Kernel count, planned arena bytes, weight bytes, compile seconds, target, pass timings."""
+        b = self._builder
+        return {
+            "kernels": len(b.calls),
+            "unique_kernels": len(b.kernels),
+            "arena_bytes": b.plan.arena_bytes,
+            "weight_bytes": int(sum(w.nbytes for w in b.plan.weights)),
+            "compile_s": self.compile_s,
+            "target": str(self.target),
+            "passes": list(self._passes),
+        }
+
+    def kernels_text(self) -> str:
+        """The loop IR of every distinct kernel (for debugging)."""
+        return "\n".join(str(kernel) for _, kernel in self._builder.kernels.values())
+
+    def llvm_ir(self) -> str:
+        """The LLVM IR of the whole module before optimization."""
+        return str(self._builder.module)
+
+    def assembly(self) -> str:
+        """The optimized machine code, as assembly text."""
+        return self._jit.assembly()
