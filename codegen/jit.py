@@ -9,6 +9,7 @@ import llvmlite.ir as ir
 
 from ember.ir.errors import CompileError
 
+from .llvm import finish_loop_metadata
 from .target import Target, _init_llvm
 
 
@@ -42,7 +43,7 @@ class JitModule:
         self.tm = target_machine(target)
         module.data_layout = str(self.tm.target_data)
         try:
-            self.llvm_module = llvm.parse_assembly(str(module))
+            self.llvm_module = llvm.parse_assembly(finish_loop_metadata(str(module)))
             self.llvm_module.verify()
         except RuntimeError as err:
             raise CompileError(f"generated LLVM IR is invalid: {err}") from None

@@ -17,16 +17,18 @@ from ember.ir.loops.expr import (Binary, Call, Cast, Compare, Const, Expr, Load,
 from ember.ir.loops.stmt import Allocate, Buffer, Check, For, If, Kernel, Let, Seq, Stmt, Store, checks_in
 from ember.ir.loops.tensor import walk
 
-I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+I1, I8, I16, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
 F16, F32, F64 = ir.HalfType(), ir.FloatType(), ir.DoubleType()
 PTR = ir.PointerType()
 
 # memory type of each dtype
-MEMORY_TYPES = {"float32": F32, "float64": F64, "float16": F16, "int8": I8, "uint8": I8, "int32": I32,
+MEMORY_TYPES = {"float32": F32, "float64": F64, "float16": I16, "int8": I8, "uint8": I8, "int32": I32,
                 "int64": I64, "bool": I8}
 # register type (float16 computes in float32, bool is i1)
 VALUE_TYPES = {**MEMORY_TYPES, "float16": F32, "bool": I1}
 UNSIGNED = {"uint8", "bool"}
+FP_FLAGS = ("contract",)
+MAX_UNROLL = 64  # longer loops marked "unrolled" stay loops
 
 # math functions with an LLVM intrinsic; the rest call libm
 INTRINSICS = {"exp": "llvm.exp", "log": "llvm.log", "sqrt": "llvm.sqrt", "sin": "llvm.sin", "cos": "llvm.cos",
@@ -43,14 +45,18 @@ def llvm_suffix(t: ir.Type) -> str:
 class KernelEmitter:
     """Emits one :class:`Kernel` into an ``ir.Module``."""
 
-    def __init__(self, module: ir.Module, kernel: Kernel, *, linkage: str = "internal"):
+    def __init__(self, module: ir.Module, kernel: Kernel, *, linkage: str = "internal", f16c: bool = False):
         self.module = module
         self.kernel = kernel
+        self.f16c = f16c  # native half <-> float conversion instructions
         fnty = ir.FunctionType(I32, [PTR] * len(kernel.params))
         self.check_codes = {id(c): i + 1 for i, c in enumerate(checks_in(kernel.body))}
         self.function = ir.Function(module, fnty, name=kernel.name)
         self.function.linkage = linkage
         self.function.attributes.add("nounwind")
+        # each kernel stays a function of its own: inlining them all into the
+        # entry point makes LLVM's compile time grow much faster than the graph
+        self.function.attributes.add("noinline")
         for arg, buf in zip(self.function.args, kernel.params):
             arg.name = _clean(buf.name)
             arg.add_attribute("noalias")
@@ -96,6 +102,11 @@ class KernelEmitter:
     def for_loop(self, s: For) -> None:
         if s.extent <= 0:
             return
+        if s.kind == "unrolled" and s.extent <= MAX_UNROLL:
+            for i in range(s.extent):  # one copy of the body per iteration, the index a constant
+                self.vars[s.var.uid] = ir.Constant(I64, i)
+                self.stmt(s.body)
+            return
         b = self.builder
         pre = b.block
         header = b.append_basic_block(f"{_clean(s.var.name)}.loop")
@@ -108,7 +119,11 @@ class KernelEmitter:
         self.stmt(s.body)
         nxt = b.add(iv, ir.Constant(I64, 1), flags=["nuw", "nsw"])
         iv.add_incoming(nxt, b.block)
-        b.cbranch(b.icmp_signed("<", nxt, ir.Constant(I64, s.extent)), header, exit_)
+        latch = b.cbranch(b.icmp_signed("<", nxt, ir.Constant(I64, s.extent)), header, exit_)
+        if _contains_loop(s.body):
+            # LLVM fully unrolling nests of short loops blows up compile time for
+            # little gain; outer loops stay loops (inner ones LLVM may unroll)
+            latch.set_metadata("llvm.loop", loop_metadata(self.module, "llvm.loop.unroll.disable"))
         b.position_at_end(exit_)
 
     def if_stmt(self, s: If) -> None:
@@ -132,7 +147,7 @@ class KernelEmitter:
         if buf.dtype == "bool":
             value = b.zext(value, I8)
         elif buf.dtype == "float16":
-            value = b.fptrunc(value, F16)
+            value = self.float_to_half(value)
         mem = MEMORY_TYPES[buf.dtype]
         b.store(value, self.address(buf, index), align=_align(mem))
 
@@ -143,8 +158,49 @@ class KernelEmitter:
         if buf.dtype == "bool":
             return b.icmp_unsigned("!=", value, ir.Constant(I8, 0))
         if buf.dtype == "float16":
-            return b.fpext(value, F32)
+            return self.half_to_float(value)
         return value
+
+    # float16 lives in memory as i16 bits. Without F16C, LLVM would convert
+    # through compiler-rt calls that a JIT cannot resolve, so the conversions
+    # are written out with integer operations (round to nearest even).
+    def half_to_float(self, bits: ir.Value) -> ir.Value:
+        b = self.builder
+        if self.f16c:
+            return b.fpext(b.bitcast(bits, F16), F32)
+        h = b.zext(bits, I32)
+        c = lambda v: ir.Constant(I32, v)  # noqa: E731
+        sign = b.shl(b.and_(h, c(0x8000)), c(16))
+        exponent = b.and_(b.lshr(h, c(10)), c(0x1F))
+        mantissa = b.and_(h, c(0x3FF))
+        normal = b.or_(b.shl(b.add(exponent, c(112)), c(23)), b.shl(mantissa, c(13)))
+        special = b.or_(c(0x7F800000), b.shl(mantissa, c(13)))  # inf / nan
+        subnormal = b.bitcast(b.fmul(b.uitofp(mantissa, F32), ir.Constant(F32, 2.0 ** -24)), I32)
+        magnitude = b.select(b.icmp_unsigned("==", exponent, c(0)), subnormal,
+                             b.select(b.icmp_unsigned("==", exponent, c(31)), special, normal))
+        return b.bitcast(b.or_(magnitude, sign), F32)
+
+    def float_to_half(self, value: ir.Value) -> ir.Value:
+        b = self.builder
+        if self.f16c:
+            return b.bitcast(b.fptrunc(value, F16), I16)
+        c = lambda v: ir.Constant(I32, v)  # noqa: E731
+        bits = b.bitcast(value, I32)
+        sign = b.and_(bits, c(0x80000000))
+        magnitude = b.xor(bits, sign)
+        # >= 65536.0: inf or nan
+        overflow = b.select(b.icmp_unsigned(">", magnitude, c(0x7F800000)), c(0x7E00), c(0x7C00))
+        # below 2^-14: subnormal half; adding 0.5 lets the FPU round the mantissa into place
+        magic = c((127 - 1) << 23)
+        shifted = b.bitcast(b.fadd(b.bitcast(magnitude, F32), b.bitcast(magic, F32)), I32)
+        subnormal = b.sub(shifted, magic)
+        # normal: rebias the exponent, round to nearest even on bit 13
+        odd = b.and_(b.lshr(magnitude, c(13)), c(1))
+        rounded = b.add(b.add(magnitude, c(((15 - 127) << 23) + 0xFFF)), odd)
+        normal = b.lshr(rounded, c(13))
+        half = b.select(b.icmp_unsigned(">=", magnitude, c((127 + 16) << 23)), overflow,
+                        b.select(b.icmp_unsigned("<", magnitude, c(113 << 23)), subnormal, normal))
+        return b.trunc(b.or_(half, b.lshr(sign, c(16))), I16)
 
     # ----------------------------------------------------------- expressions
     def expr(self, e: Expr) -> ir.Value:
@@ -171,9 +227,9 @@ class KernelEmitter:
 
     def select(self, e: Select) -> ir.Value:
         cond = self.expr(e.cond)
-        if not (_may_trap(e.a) or _may_trap(e.b)):
+        if not (e.guard and (_may_trap(e.a) or _may_trap(e.b))):
             return self.builder.select(cond, self.expr(e.a), self.expr(e.b))
-        # a side that loads may be out of bounds when not taken: branch instead of select
+        # a guarded side that loads may be out of bounds when not taken: branch instead of select
         b = self.builder
         with b.if_else(cond) as (then, otherwise):
             with then:
@@ -190,12 +246,13 @@ class KernelEmitter:
     def binary(self, op: str, dtype: str, a: ir.Value, b_: ir.Value, b_dtype: str) -> ir.Value:
         b = self.builder
         if is_float(dtype):
+            # "contract" lets LLVM fuse a*b+c into one FMA where the target has it
             if op == "add":
-                return b.fadd(a, b_)
+                return b.fadd(a, b_, flags=FP_FLAGS)
             if op == "sub":
-                return b.fsub(a, b_)
+                return b.fsub(a, b_, flags=FP_FLAGS)
             if op == "mul":
-                return b.fmul(a, b_)
+                return b.fmul(a, b_, flags=FP_FLAGS)
             if op == "div":
                 return b.fdiv(a, b_)
             if op in ("min", "max"):  # NaN-propagating, like numpy
@@ -303,6 +360,9 @@ class KernelEmitter:
         fn = self.module.globals.get(name)
         if fn is None:
             fn = ir.Function(self.module, ir.FunctionType(t, [t] * len(args)), name=name)
+            # pure: ember never reads errno, so LLVM may merge and hoist these calls
+            fn.attributes.add("nounwind")
+            fn.attributes.add("readnone")
         return self.builder.call(fn, args)
 
     def intrinsic(self, name: str, t: ir.Type, args: list[ir.Value]) -> ir.Value:
@@ -311,6 +371,37 @@ class KernelEmitter:
         if fn is None:
             fn = ir.Function(self.module, ir.FunctionType(t, [t] * len(args)), name=full)
         return self.builder.call(fn, args)
+
+
+def _contains_loop(s: Stmt) -> bool:
+    if isinstance(s, For):
+        return not (s.kind == "unrolled" and s.extent <= MAX_UNROLL) or _contains_loop(s.body)
+    children = [getattr(s, "body", None), getattr(s, "then", None), getattr(s, "otherwise", None)]
+    return any(isinstance(c, Stmt) and _contains_loop(c) for c in children) or any(
+        _contains_loop(c) for c in getattr(s, "stmts", ()))
+
+
+LOOP_ID_PREFIX = "ember.loop."
+
+
+def loop_metadata(module: ir.Module, *properties: str) -> ir.MDValue:
+    """A loop-ID metadata node carrying ``properties`` (e.g. ``llvm.loop.unroll.disable``).
+
+    LLVM needs loop IDs to be distinct and to refer to themselves, which
+    llvmlite cannot express; the node is tagged here and made self-referential
+    by :func:`finish_loop_metadata` on the module's text.
+    """
+    tag = ir.MetaDataString(module, f"{LOOP_ID_PREFIX}{len(module.metadata)}")
+    props = [module.add_metadata([ir.MetaDataString(module, p)]) for p in properties]
+    return module.add_metadata([tag, *props])
+
+
+def finish_loop_metadata(text: str) -> str:
+    """Turn the tagged loop-ID nodes of :func:`loop_metadata` into distinct self-references."""
+    import re
+
+    return re.sub(r'^(!\d+) = !\{ !"' + re.escape(LOOP_ID_PREFIX) + r'\d+"', r"\1 = distinct !{ \1",
+                  text, flags=re.MULTILINE)
 
 
 def _may_trap(e: Expr) -> bool:
@@ -333,7 +424,7 @@ def _constant(e: Const) -> ir.Constant:
 
 
 def _bits(t: ir.Type) -> int:
-    return {I1: 1, I8: 8, I32: 32, I64: 64, F16: 16, F32: 32, F64: 64}[t]
+    return {I1: 1, I8: 8, I16: 16, I32: 32, I64: 64, F16: 16, F32: 32, F64: 64}[t]
 
 
 def _align(t: ir.Type) -> int:
@@ -344,6 +435,7 @@ def _clean(name: str) -> str:
     return "".join(c if c.isalnum() or c in "._" else "_" for c in name)
 
 
-def emit_kernel(module: ir.Module, kernel: Kernel, *, linkage: str = "internal") -> ir.Function:
-    """Add ``kernel`` to ``module`` as a function of the same name."""
-    return KernelEmitter(module, kernel, linkage=linkage).emit()
+def emit_kernel(module: ir.Module, kernel: Kernel, *, linkage: str = "internal", target=None) -> ir.Function:
+    """Add ``kernel`` to ``module`` as a function of the same name (tuned to ``target``'s features)."""
+    f16c = target is not None and "f16c" in target.features
+    return KernelEmitter(module, kernel, linkage=linkage, f16c=f16c).emit()

@@ -51,13 +51,16 @@ def reference(model: Any, input_shapes: Mapping[str, Sequence[int]] | None = Non
 def compile(model: Any, *, target: Any = "host", opt_level: int = 3, records: Any = None,
             num_threads: int | None = None, example_inputs: Any = None,
             input_shapes: Mapping[str, Sequence[int]] | None = None,
-            input_values: Mapping[str, Any] | None = None):
+            input_values: Mapping[str, Any] | None = None, passes: Sequence[Any] | None = None):
     """Compile ``model`` to native code for ``target``; returns a :class:`CompiledModule`.
 
     ``model`` is anything :func:`load_graph` takes. ``target`` is ``"host"``,
     a named target (``"x86-64"``, ``"x86-64-v3"``, ``"x86-64-v4"``) or a
-    :class:`ember.codegen.Target`. Every op of the model must lower; otherwise
-    a :class:`CompileError` lists the ops that cannot.
+    :class:`ember.codegen.Target`. ``opt_level`` picks the graph pass pipeline
+    (0 runs none, 3 all; see :mod:`ember.passes`); ``passes`` replaces it with
+    a list of your own. Every op of the model must lower; otherwise a
+    :class:`CompileError` lists the ops that cannot. ``num_threads`` is
+    accepted for the API's sake; kernels run on the calling thread for now.
 
     >>> mod = ember.compile("model.onnx")            # doctest: +SKIP
     >>> (y,) = mod.run({"x": x})                      # doctest: +SKIP
@@ -66,5 +69,9 @@ def compile(model: Any, *, target: Any = "host", opt_level: int = 3, records: An
     from ember.codegen.target import as_target
     from ember.runtime.compiled import CompiledModule
 
+    from ember.passes import PassContext
+
     graph = load_graph(model, input_shapes, input_values)
-    return CompiledModule(graph, as_target(target), opt_level=opt_level)
+    context = PassContext(opt_level=opt_level, passes=passes)
+    optimized = context.run(graph)
+    return CompiledModule(optimized, as_target(target), opt_level=opt_level, passes=context.stats)

@@ -3,7 +3,9 @@
 ::
 
     ember run MODEL [--input NAME=FILE.npy ...] [--input-shape NAME=1,3,224,224] [--repeat N]
-    ember ir MODEL [--full-constants]
+                    [--executor compiled|reference] [--target T]
+    ember bench MODEL [--compare reference,onnxruntime] [--threads N] [--repeat N] [--json OUT]
+    ember ir MODEL [--after PASS] [--full-constants]
 
 ``MODEL`` is an ``.onnx`` file, an IR text file, or ``light:NAME`` for a model
 shipped in the onnx wheel (``light:resnet50``, ``light:squeezenet``, ...).
@@ -62,7 +64,11 @@ def cmd_run(args) -> int:
     import ember
     from ember.examples import resolve_model
 
-    module = ember.reference(resolve_model(args.model), input_shapes=_shapes(args.input_shape))
+    model = resolve_model(args.model)
+    if args.executor == "reference":
+        module = ember.reference(model, input_shapes=_shapes(args.input_shape))
+    else:
+        module = ember.compile(model, target=args.target, input_shapes=_shapes(args.input_shape))
     feeds = module.random_feeds(seed=args.seed)
     feeds.update(_feeds(args.input))
     times = []
@@ -70,7 +76,11 @@ def cmd_run(args) -> int:
         start = time.perf_counter()
         outputs = module.run(feeds)
         times.append(time.perf_counter() - start)
-    print(f"model: {args.model}  (executor: reference)")
+    print(f"model: {args.model}  (executor: {args.executor})")
+    if args.executor == "compiled":
+        stats = module.stats()
+        print(f"compiled for {stats['target']} in {stats['compile_s']:.2f} s: {stats['kernels']} kernels, "
+              f"arena {stats['arena_bytes'] / 2**20:.1f} MiB, weights {stats['weight_bytes'] / 2**20:.1f} MiB")
     print("inputs:")
     for name in module.input_names:
         print(_describe(name, np.asarray(feeds[name])))
@@ -82,12 +92,37 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    import json
+
+    from ember.bench import bench, format_table
+
+    compare = [c for c in args.compare.split(",") if c]
+    report = bench(args.model, compare=compare, threads=args.threads, repeat=args.repeat, target=args.target,
+                   input_shapes=_shapes(args.input_shape),
+                   progress=lambda msg: print(f"\r{msg}", end="", file=sys.stderr, flush=True))
+    print(file=sys.stderr)
+    print(format_table(report))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+    return 0
+
+
 def cmd_ir(args) -> int:
     import ember
     from ember.examples import resolve_model
     from ember.ir import print_graph
 
     graph = ember.load_graph(resolve_model(args.model), input_shapes=_shapes(args.input_shape))
+    if args.after:
+        from ember.passes import PassContext, pipeline
+
+        names = [p.name for p in pipeline(args.opt_level)]
+        if args.after not in names:
+            raise EmberError(f"no pass {args.after!r} at opt level {args.opt_level}; the pipeline is "
+                             f"{', '.join(names) or '(empty)'}")
+        graph = PassContext(passes=pipeline(args.opt_level)[: names.index(args.after) + 1]).run(graph)
     sys.stdout.write(print_graph(graph, elide_constants=not args.full_constants))
     return 0
 
@@ -108,10 +143,24 @@ def build_parser() -> argparse.ArgumentParser:
                      help="an input from a .npy file (random inputs of the declared shape otherwise)")
     run.add_argument("--repeat", type=int, default=3, help="timed runs (default 3)")
     run.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    run.add_argument("--executor", choices=("compiled", "reference"), default="compiled",
+                     help="native code (default) or the numpy reference executor")
+    run.add_argument("--target", default="host", help="host (default), x86-64, x86-64-v2, x86-64-v3, x86-64-v4")
     run.set_defaults(func=cmd_run)
+
+    bench = model_command("bench", "time ember against the reference and onnxruntime (one process, interleaved)")
+    bench.add_argument("--compare", default="reference,onnxruntime",
+                       help="comma-separated runners to compare with (reference, onnxruntime)")
+    bench.add_argument("--threads", type=int, default=1, help="threads for onnxruntime (and ember)")
+    bench.add_argument("--repeat", type=int, default=10, help="timed rounds (default 10)")
+    bench.add_argument("--target", default="host", help="compilation target")
+    bench.add_argument("--json", metavar="OUT", help="also write the results as JSON")
+    bench.set_defaults(func=cmd_bench)
 
     ir = model_command("ir", "print a model's IR text")
     ir.add_argument("--full-constants", action="store_true", help="print large constants in full (base64)")
+    ir.add_argument("--after", metavar="PASS", help="print the IR after this pass of the pipeline")
+    ir.add_argument("--opt-level", type=int, default=3, help="the pipeline --after refers to (default 3)")
     ir.set_defaults(func=cmd_ir)
     return parser
 

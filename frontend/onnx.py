@@ -247,7 +247,8 @@ def convert_generic(ctx: NodeContext, op: str | None = None, attrs: dict | None 
     for i, name in enumerate(ctx.node.input):
         if i in as_attrs:
             data = ctx.const(i)
-            if data is not None and not (data.size == 0 and as_attrs[i] in ("roi", "scales", "sizes")):
+            # an empty tensor means "not given" for these operands
+            if data is not None and not (data.size == 0 and as_attrs[i] in ("roi", "scales", "sizes", "axes")):
                 attrs[as_attrs[i]] = data.reshape(-1)[0].item() if as_attrs[i] in SCALAR_ATTRS else data.tolist()
         elif name:
             if len(tensors) != i:
@@ -380,7 +381,7 @@ class _Importer:
         norm = opdef.normalize_attrs(attrs)
         types = opdef.infer_types([v.type for v in inputs], norm)
         given = list(output_names or [])
-        names = [given[i] if i < len(given) and given[i] else self.fresh(f"{node_name}/{op}")
+        names = [given[i] if i < len(given) and given[i] else self.fresh(f"{node_name}/{op}" + (f"/{i}" if i else ""))
                  for i in range(len(types))]
         if not (inputs and all(v.is_constant for v in inputs)):
             return self.graph.add_node(op, inputs, norm, name=node_name, output_names=names).outputs

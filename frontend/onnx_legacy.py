@@ -182,14 +182,19 @@ def convert_cast(ctx: NodeContext):
 
 @converter("Upsample", frontend_only=True)
 def convert_upsample(ctx: NodeContext):
-    """Upsample (opsets 7-9) is Resize with asymmetric coordinates and floor rounding."""
+    """Upsample (opsets 7-9) and Resize-10: asymmetric coordinates; nearest truncates when
+    upsampling and rounds up when downsampling (onnxruntime's semantics)."""
     scales = ctx.const(1) if ctx.opset >= 9 else np.asarray(ctx.attrs.get("scales"), np.float32)
+    scales = [float(s) for s in scales.reshape(-1)]
     mode = ctx.attrs.get("mode", "nearest")
+    resized = [s for s in scales if s != 1.0]
+    if mode == "nearest" and any(s < 1 for s in resized) and any(s > 1 for s in resized):
+        raise UnsupportedOpError(f"nearest resize that upsamples some axes and downsamples others ({scales})")
     return ctx.emit("Resize", [ctx.input(0)], {
-        "scales": [float(s) for s in scales.reshape(-1)],
+        "scales": scales,
         "mode": "linear" if mode in ("linear", "bilinear") else mode,
         "coordinate_transformation_mode": "asymmetric",
-        "nearest_mode": "floor",
+        "nearest_mode": "ceil" if any(s < 1 for s in resized) else "floor",
     })
 
 
@@ -199,6 +204,46 @@ def convert_resize(ctx: NodeContext):
     if ctx.opset >= 11:
         return convert_generic(ctx)
     return convert_upsample(ctx)
+
+
+@converter("GroupNormalization")
+def convert_group_norm(ctx: NodeContext):
+    """Opsets 18-20 gave scale and bias per group; opset 21 per channel: repeat them."""
+    if ctx.opset >= 21:
+        return convert_generic(ctx)
+    x, scale, bias = ctx.input(0), ctx.input(1), ctx.input(2)
+    groups = ctx.attrs["num_groups"]
+    channels = x.type.shape[1]
+    if scale.type.shape != (groups,) or channels % groups:
+        return convert_generic(ctx)  # let the op's inference report the inconsistency
+    repeat = channels // groups
+    per_channel = []
+    for v in (scale, bias):
+        (v2,) = ctx.emit("Unsqueeze", [v], {"axes": [1]}, final=False)
+        (v3,) = ctx.emit("Expand", [v2], {"shape": [groups, repeat]}, final=False)
+        (v4,) = ctx.emit("Reshape", [v3], {"shape": [channels]}, final=False)
+        per_channel.append(v4)
+    return ctx.emit("GroupNormalization", [x, *per_channel], ctx.attrs)
+
+
+@converter("MeanVarianceNormalization")
+def convert_mvn(ctx: NodeContext):
+    """Before opset 9: ``across_channels`` and ``normalize_variance`` instead of ``axes``."""
+    attrs = dict(ctx.attrs)
+    if ctx.opset < 9:
+        if not attrs.pop("normalize_variance", 1):
+            raise UnsupportedOpError("normalize_variance=0 is not supported")
+        attrs = {"axes": [0, 1, 2, 3] if attrs.pop("across_channels", 0) else [0, 2, 3]}
+    return convert_generic(ctx, attrs=attrs)
+
+
+@converter("LpPool")
+def convert_lp_pool(ctx: NodeContext):
+    """LpPool-1 had a float ``p``."""
+    attrs = dict(ctx.attrs)
+    if "p" in attrs:
+        attrs["p"] = int(attrs["p"])
+    return convert_generic(ctx, attrs=attrs)
 
 
 for _op in ("Relu", "Sigmoid", "Tanh", "Exp", "Log", "Neg", "Abs", "Sqrt", "Reciprocal", "Floor", "Ceil",

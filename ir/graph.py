@@ -198,6 +198,16 @@ class Graph:
             node.inputs = [new if v is old else v for v in node.inputs]
         self.outputs = [new if v is old else v for v in self.outputs]
 
+    def rename(self, value: Value, name: str) -> None:
+        """Give ``value`` a new name (unused in this graph)."""
+        if name == value.name:
+            return
+        if name in self._names:
+            raise ModelError(f"value name {name!r} is already used")
+        self._names.discard(value.name)
+        self._names.add(name)
+        value.name = name
+
     def remove_nodes(self, nodes: Iterable[Node]) -> None:
         dead = {id(n) for n in nodes}
         for node in self.nodes:
@@ -207,7 +217,7 @@ class Graph:
         self.nodes = [n for n in self.nodes if id(n) not in dead]
 
     def toposort(self) -> None:
-        """Reorder ``nodes`` topologically (stable); raises on a cycle or a dangling input."""
+        """Reorder ``nodes`` topologically (stable); raises on a cycle (dangling inputs are the verifier's job)."""
         producer = {id(out): n for n in self.nodes for out in n.outputs}
         order: list[Node] = []
         state: dict[int, int] = {}  # 1 = visiting, 2 = done

@@ -256,13 +256,9 @@ def parse(text: str, *, allow_elided: bool = False) -> Graph:
     tokens.take("punct", "{")
     while not tokens.accept("return"):
         _parse_statement(tokens, graph, define, lookup, allow_elided)
-    outputs = []
-    while tokens.peek()[0] == "value":
-        if outputs:
-            pass
+    outputs = [lookup()]
+    while tokens.accept(","):
         outputs.append(lookup())
-        if not tokens.accept(","):
-            break
     tokens.take("punct", "}")
     tokens.take("eof")
     graph.set_outputs(outputs)

@@ -64,7 +64,11 @@ def verify(graph: Graph) -> Graph:
             define(out, node)
     if not graph.outputs:
         raise VerifyError("graph has no outputs")
+    seen: set[int] = set()
     for v in graph.outputs:
         if id(v) not in defined:
             raise VerifyError(f"graph output %{v.name} is not defined")
+        if id(v) in seen:
+            raise VerifyError(f"graph output %{v.name} is listed twice (outputs need distinct names)")
+        seen.add(id(v))
     return graph

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import llvmlite.ir as ir
 import numpy as np
@@ -21,7 +20,8 @@ import numpy as np
 from ember.codegen.jit import JitModule
 from ember.codegen.llvm import I32, I64, PTR, emit_kernel
 from ember.codegen.target import Target
-from ember.ir import Graph, Node, TensorType, Value
+from ember.ir import Graph, Node, Value
+from ember.ir.debug import debug_level, debug_print
 from ember.ir.errors import CompileError, EmberError
 from ember.ir.loops import Kernel, Tensor, create_schedule, lower, placeholder
 
@@ -121,7 +121,9 @@ class GraphBuilder:
                     kernel = lower_node(node, self.target, name)
                 except EmberError as err:
                     raise err.at(node=node.name, op=node.op) from None
-                self.kernels[key] = (emit_kernel(self.module, kernel), kernel)
+                self.kernels[key] = (emit_kernel(self.module, kernel, target=self.target), kernel)
+                debug_print(3, f"kernel {name} for node {node.name!r}: {_loop_summary(kernel)}")
+                debug_print(4, str(kernel))
             self.calls.append((node, *self.kernels[key]))
         self._plan_memory()
         self._emit_entry()
@@ -179,9 +181,31 @@ class GraphBuilder:
         return node, kernel.checks()[(code & 0xFFFF) - 1]
 
 
+def _loop_summary(kernel: Kernel) -> str:
+    """The kernel's loops, outermost first, with extents and annotations (``for i:56 parallel``)."""
+    from ember.ir.loops.stmt import For
+
+    parts = []
+
+    def visit(s) -> None:
+        if isinstance(s, For):
+            parts.append(f"{s.var.name}:{s.extent}" + ("" if s.kind == "serial" else f" {s.kind}"))
+        for child in (getattr(s, "body", None), getattr(s, "then", None), getattr(s, "otherwise", None)):
+            if child is not None and not isinstance(child, (int, str)) and hasattr(child, "__dict__"):
+                visit(child)
+        for child in getattr(s, "stmts", ()):
+            visit(child)
+
+    visit(kernel.body)
+    return ", ".join(parts) or "(no loops)"
+
+
 def build(graph: Graph, target: Target) -> tuple[GraphBuilder, JitModule, float]:
     """Lower, optimize and JIT-compile ``graph``; returns the builder, the JIT module and seconds taken."""
     start = time.perf_counter()
     builder = GraphBuilder(graph, target).build()
     jit = JitModule(builder.module, target)
+    if debug_level() >= 5:
+        debug_print(5, str(jit.llvm_module))
+        debug_print(5, jit.assembly())
     return builder, jit, time.perf_counter() - start

@@ -13,7 +13,7 @@ kernel double(in x: f32[6], out y: f32[6]) {
 """
 
 from .expr import (INDEX, Binary, Call, Cast, Compare, Const, Expr, Load, Not, Select, Var, as_expr, call, cast,
-                   const, logical_and, logical_not, logical_or, maximum, minimum, select)
+                   const, guarded_select, logical_and, logical_not, logical_or, maximum, minimum, select)
 from .lower import LoweringError, flat_index, lower
 from .printer import print_expr, print_kernel, print_stmt
 from .schedule import Schedule, ScheduleError, Stage, create_schedule
@@ -25,7 +25,7 @@ from .tensor import (ExternOp, IterVar, Reduce, Tensor, TensorRead, compute, ext
 
 __all__ = [
     "INDEX", "Binary", "Call", "Cast", "Compare", "Const", "Expr", "Load", "Not", "Select", "Var", "as_expr", "call",
-    "cast", "const", "logical_and", "logical_not", "logical_or", "maximum", "minimum", "select", "LoweringError",
+    "cast", "const", "guarded_select", "logical_and", "logical_not", "logical_or", "maximum", "minimum", "select", "LoweringError",
     "flat_index", "lower", "print_expr", "print_kernel", "print_stmt", "Schedule", "ScheduleError", "Stage",
     "create_schedule", "simplify", "Allocate", "Buffer", "Check", "For", "If", "Kernel", "Let", "Seq", "Stmt", "Store",
     "for_range", "seq", "ExternOp", "extern",

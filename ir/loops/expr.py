@@ -126,12 +126,18 @@ class Not(Expr):
 
 @dataclass(frozen=True, eq=False)
 class Select(Expr):
-    """``a if cond else b``; lowering guarantees the untaken side is not evaluated when it loads."""
+    """``a if cond else b``.
+
+    Both sides may be evaluated (a branch-free select), unless ``guard`` is
+    set: then the untaken side is never evaluated, so it may read memory that
+    is out of bounds when the condition is false (padding, concatenation).
+    """
 
     cond: Expr
     a: Expr
     b: Expr
     dtype: str
+    guard: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -248,10 +254,20 @@ def logical_not(a: Expr) -> Expr:
 
 
 def select(cond: Any, a: Any, b: Any) -> Expr:
+    """``a if cond else b``, evaluating both sides: neither may read out of bounds."""
     a, b = _pair(a, b)
     if a.dtype != b.dtype:
         raise TypeError(f"select between {a.dtype} and {b.dtype}")
     return Select(as_expr(cond), a, b, a.dtype)
+
+
+def guarded_select(cond: Any, a: Any, b: Any) -> Expr:
+    """``a if cond else b`` evaluating only the taken side (use when a side's reads are in
+    bounds only under its condition); costs a branch where a side loads."""
+    a, b = _pair(a, b)
+    if a.dtype != b.dtype:
+        raise TypeError(f"select between {a.dtype} and {b.dtype}")
+    return Select(as_expr(cond), a, b, a.dtype, guard=True)
 
 
 def cast(dtype: str, a: Any) -> Expr:

@@ -93,7 +93,7 @@ class _Lowering:
         data_leaves = [i for i, ax in enumerate(leaf) if ax.kind == "data"]
         reduce_leaves = [i for i, ax in enumerate(leaf) if ax.kind == "reduce"]
         identity = body.identity()
-        if not data_leaves or max(data_leaves) < min(reduce_leaves):
+        if not data_leaves or not reduce_leaves or max(data_leaves) < min(reduce_leaves):
             # accumulate in a local scalar: for data { acc = id; for red { acc = acc (+) x }; out = acc }
             depth = len(data_leaves)
             acc = Buffer(f"{stage.tensor.name}.acc", body.dtype, (1,), scope="local")

@@ -30,8 +30,11 @@ def print_expr(e: Expr) -> str:
     if isinstance(e, Var):
         return e.name
     if isinstance(e, (Binary, Compare)):
-        if e.op in _SYMBOLS:
-            return f"({print_expr(e.a)} {_SYMBOLS[e.op]} {print_expr(e.b)})"
+        symbol = _SYMBOLS.get(e.op)
+        if e.op in ("and", "or") and e.dtype != "bool":
+            symbol = "&" if e.op == "and" else "|"  # bitwise on integers
+        if symbol:
+            return f"({print_expr(e.a)} {symbol} {print_expr(e.b)})"
         return f"{e.op}({print_expr(e.a)}, {print_expr(e.b)})"
     if isinstance(e, Not):
         return f"!{print_expr(e.a)}"

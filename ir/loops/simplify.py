@@ -88,6 +88,9 @@ def _simplify_binary(e: Binary, ranges: Mapping[Var, Range]) -> Expr:
             return b
         if cb == 0:
             return a
+        undone = _undo_div_mod(a, b)
+        if undone is not None:
+            return undone
         if cb is not None and isinstance(a, Binary) and a.op == "add" and _int_const(a.b) is not None:
             return _simplify_binary(Binary("add", a.a, const(_int_const(a.b) + cb, e.dtype), e.dtype), ranges)
     elif op == "sub":
@@ -125,6 +128,19 @@ def _simplify_binary(e: Binary, ranges: Mapping[Var, Range]) -> Expr:
             if rb[1] <= ra[0]:
                 return b if op == "min" else a
     return e
+
+
+def _undo_div_mod(a: Expr, b: Expr) -> Expr | None:
+    """``(x // c) * c + x % c -> x`` (a fused loop split back into its parts and recombined)."""
+    if not (isinstance(a, Binary) and a.op == "mul" and isinstance(b, Binary) and b.op == "floormod"):
+        return None
+    c = _int_const(a.b)
+    div = a.a
+    if c is None or c <= 0 or _int_const(b.b) != c:
+        return None
+    if isinstance(div, Binary) and div.op == "floordiv" and _int_const(div.b) == c and div.a is b.a:
+        return div.a
+    return None
 
 
 def _simplify_logic(e: Binary) -> Expr:

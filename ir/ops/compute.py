@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from ..loops.expr import INDEX, Expr, as_expr, const, logical_and, select
+from ..loops.expr import INDEX, Expr, as_expr, const, guarded_select, logical_and
 from ..loops.tensor import Tensor, compute
 from ..types import TensorType
 
@@ -52,4 +52,4 @@ def padded_read(t: Tensor, indices: Sequence[Expr], value: Expr | float | int) -
     value = as_expr(value, t.dtype)
     if not conds:
         return t[tuple(indices)]
-    return select(logical_and(*conds), t[tuple(indices)], value)
+    return guarded_select(logical_and(*conds), t[tuple(indices)], value)

@@ -9,20 +9,47 @@ a broadcast multiply instead of tiny matrix products.
 ConvTranspose is the adjoint of Conv: each kernel position scatters
 ``W[:, :, position]^T @ X`` into a strided view of the full (uncropped) output,
 which is then cropped by the pads.
+
+The compute definitions (native code) read a staged copy of the input
+(:class:`.window.Staging`: padded, split by stride phase) and accumulate into
+a *wide* output, one row of all output positions per output channel, that a
+last stage crops to the output shape while adding the bias. ConvTranspose is
+computed as the convolution of its zero-upsampled input with the flipped
+kernel (stride 1, dilations kept), which is the same staging with
+``upsample`` = the strides.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 
 import numpy as np
 
+from ..loops.expr import Expr, cast
+from ..loops.schedule import Schedule
+from ..loops.tensor import Tensor, compute, reduce_axis, reduce_sum
 from ..types import TensorType
 from .common import expect_float, require, same_dtype
 from .registry import Fusion, Int, Ints, Str, define
-from .window import (Window, check_auto_pad, explicit_pads, pad_input, resolve_window, spatial_ints,
-                     split_same_padding, strides_and_dilations, tap_slices, taps)
+from .window import (
+    WIDE,
+    Staging,
+    Window,
+    check_auto_pad,
+    explicit_pads,
+    pad_input,
+    plan_staging,
+    resolve_window,
+    schedule_windowed,
+    spatial_ints,
+    split_same_padding,
+    stage_input,
+    strides_and_dilations,
+    tap_slices,
+    taps,
+)
 
 _CONV_ATTRS = {
     "auto_pad": Str("NOTSET"),
@@ -87,6 +114,57 @@ def _add_bias(out: np.ndarray, arrays: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+def _tensor_types(tensors: list[Tensor]) -> list[TensorType]:
+    return [TensorType(t.dtype, t.shape) for t in tensors]
+
+
+def _compute_dtype(dtype: str) -> str:
+    """The dtype native convolutions accumulate in: the input's, float32 for float16."""
+    return "float32" if dtype == "float16" else dtype
+
+
+def convolve(x: Tensor, bias: Tensor | None, staging: Staging, group: int, out_channels: int,
+             weight: Callable[[Expr, Expr, list[Expr]], Expr], out: TensorType, name: str) -> Tensor:
+    """The grouped convolution of ``x`` through ``staging``, plus ``bias``, as compute stages.
+
+    ``weight(m, rc, taps)`` is the weight of output channel ``m``, input
+    channel ``rc`` of its group and kernel position ``taps``.
+    ::
+
+        staged[n, c, phase, f]  = padded, phase-split x            (window.stage_input)
+        wide[n, m, q]          = sum over rc, taps of staged[n, group(m) * Cg + rc, phase(taps), q + offset(taps)]
+                                                  * weight(m, rc, taps)
+        out[n, m, o...]        = wide[n, m, position(o)] + bias[m]
+    """
+    acc = _compute_dtype(x.dtype)
+    batch, channels = x.shape[:2]
+    in_per_group, out_per_group = channels // group, out_channels // group
+    staged = stage_input(x, staging, 0, acc, lambda v: cast(acc, v), f"{name}_staged")
+    rc = reduce_axis(in_per_group, "rc")
+    kernel = [reduce_axis(k, f"k{axis}") for axis, k in enumerate(staging.window.kernel)]
+
+    def element(n: Expr, m: Expr, q: Expr) -> Expr:
+        c = rc.var if group == 1 else m // out_per_group * in_per_group + rc.var
+        phase, offset = staging.tap([k.var for k in kernel])
+        w = cast(acc, weight(m, rc.var, [k.var for k in kernel]))
+        return reduce_sum(staged[n, c, phase, q + offset] * w, [rc, *kernel])
+
+    wide = compute((batch, out_channels, staging.wide), element, f"{name}_wide", tag=WIDE)
+
+    def crop(n: Expr, m: Expr, *o: Expr) -> Expr:
+        value = wide[n, m, staging.position(o)]
+        if bias is not None:
+            value = value + cast(acc, bias[m])
+        return cast(out.dtype, value)
+
+    return compute(out.shape, crop, name)
+
+
+def _schedule_conv(outputs: list[Tensor], target) -> Schedule:
+    """The windowed ops' schedule with register tiles (see :func:`.window.schedule_windowed`)."""
+    return schedule_windowed(outputs, target, register_block=True)
+
+
 # --- Conv ---------------------------------------------------------------------------------------
 
 
@@ -125,10 +203,20 @@ def _conv_reference(arrays: list[np.ndarray], attrs: dict) -> list[np.ndarray]:
     return [out.astype(x.dtype, copy=False)]
 
 
+def _conv_compute(inputs: list[Tensor], attrs: dict, outputs: list[TensorType]) -> list[Tensor]:
+    x, w = inputs[0], inputs[1]
+    window = _conv_window(_tensor_types(inputs), attrs)
+    bias = inputs[2] if len(inputs) > 2 else None
+    return [convolve(x, bias, plan_staging(x.shape[2:], window), attrs["group"], w.shape[0],
+                     lambda m, rc, kernel: w[(m, rc, *kernel)], outputs[0], "conv")]
+
+
 define(
     "Conv",
     infer=_conv_infer,
     reference=_conv_reference,
+    compute=_conv_compute,
+    schedule=_schedule_conv,
     attrs=_CONV_ATTRS,
     inputs=(2, 3),
     fusion=Fusion.OUT_FUSABLE,
@@ -222,10 +310,39 @@ def _conv_transpose_reference(arrays: list[np.ndarray], attrs: dict) -> list[np.
     return [np.ascontiguousarray(out).astype(x.dtype, copy=False)]
 
 
+def _conv_transpose_compute(inputs: list[Tensor], attrs: dict, outputs: list[TensorType]) -> list[Tensor]:
+    """The convolution of the input upsampled by the strides with the flipped kernel.
+
+    Full output position ``f`` gathers ``x[i] * W[t]`` over ``i * s + t * d = f``; the
+    upsampled input holds ``x[i]`` at ``i * s``, so with ``t' = k - 1 - t`` that is a
+    stride-1 convolution reading upsampled position ``f - (k - 1) * d + t' * d``. Output
+    position ``o`` is full position ``o + crop``, hence a begin pad ``(k - 1) * d - crop``
+    (negative when the crop exceeds the kernel extent: the staging then skips inputs).
+    """
+    x, w = inputs[0], inputs[1]
+    window, _ = _transpose_geometry(_tensor_types(inputs), attrs)
+    group = attrs["group"]
+    kernel = window.kernel
+    ones = (1,) * window.rank
+    pads = tuple(e - 1 - crop for e, crop in zip(window.extent, window.pads_begin))
+    conv_window = Window(kernel, ones, window.dilations, pads, (0,) * window.rank, window.out)
+    staging = plan_staging(x.shape[2:], conv_window, upsample=window.strides)
+    in_per_group, out_per_group = x.shape[1] // group, w.shape[1]
+
+    def weight(m: Expr, rc: Expr, taps: list[Expr]) -> Expr:
+        c = rc if group == 1 else m // out_per_group * in_per_group + rc
+        return w[(c, m % out_per_group, *(k - 1 - t for k, t in zip(kernel, taps)))]
+
+    bias = inputs[2] if len(inputs) > 2 else None
+    return [convolve(x, bias, staging, group, group * out_per_group, weight, outputs[0], "conv_transpose")]
+
+
 define(
     "ConvTranspose",
     infer=_conv_transpose_infer,
     reference=_conv_transpose_reference,
+    compute=_conv_transpose_compute,
+    schedule=_schedule_conv,
     attrs={**_CONV_ATTRS, "output_padding": Ints(None), "output_shape": Ints(None)},
     inputs=(2, 3),
     fusion=Fusion.OUT_FUSABLE,

@@ -3,17 +3,36 @@
 Every op here copies elements of its inputs into new places
 (``Fusion.INJECTIVE``) and accepts any dtype. Axes, split sizes, slice bounds,
 repeats and pads are attributes; indices of Gather/GatherElements are real
-tensor inputs, checked for range when the reference runs.
+tensor inputs, checked for range when the reference runs (and, compiled, by a
+:class:`Check` stage that also wraps the negative ones).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import InputError
+from ..loops.expr import (
+    INDEX,
+    Expr,
+    Load,
+    Var,
+    cast,
+    logical_and,
+    maximum,
+    minimum,
+    guarded_select,
+    select,
+)
+from ..loops.stmt import Check, Let, Store, for_range, seq
+from ..loops.tensor import Tensor, compute, extern
 from ..types import TensorType
 from .common import normalize_axes, normalize_axis, require, same_dtype
+from .compute import padded_read
 from .registry import REQUIRED, Float, Fusion, Int, Ints, Str, define
+from .shape import injective_schedule, replaced, shifted
 
 INDEX_DTYPES = ("int32", "int64")
 
@@ -39,8 +58,33 @@ def _concat_ref(arrays, attrs):
     return [np.concatenate(arrays, axis=attrs["axis"])]
 
 
+def _concat_compute(inputs, attrs, outputs):
+    """A balanced select tree over the inputs on the axis position (log2(n) compares per element)."""
+    (out,) = outputs
+    axis = normalize_axis(attrs["axis"], out.rank)
+    pieces, offset = [], 0
+    for t in inputs:
+        if t.shape[axis]:
+            pieces.append((t, offset))
+            offset += t.shape[axis]
+    pieces = pieces or [(inputs[0], 0)]  # an empty output never reads
+
+    def element(*i):
+        def pick(lo: int, hi: int) -> Expr:
+            if hi - lo == 1:
+                t, start = pieces[lo]
+                return t[shifted(i, axis, -start)]
+            mid = (lo + hi) // 2
+            return guarded_select(i[axis] < pieces[mid][1], pick(lo, mid), pick(mid, hi))
+
+        return pick(0, len(pieces))
+
+    return [compute(out.shape, element, "concat")]
+
+
 define("Concat", infer=_concat_infer, reference=_concat_ref, attrs={"axis": Int(REQUIRED)},
-       inputs=(1, None), fusion=Fusion.INJECTIVE, doc="Concatenate the inputs along `axis`.")
+       inputs=(1, None), fusion=Fusion.INJECTIVE, compute=_concat_compute, schedule=injective_schedule,
+       doc="Concatenate the inputs along `axis`.")
 
 
 # --- Split -------------------------------------------------------------------
@@ -80,8 +124,17 @@ def _split_ref(arrays, attrs):
     return np.split(x, np.cumsum(sizes)[:-1], axis=axis)
 
 
+def _split_compute(inputs, attrs, outputs):
+    (x,) = inputs
+    axis, sizes = _split_plan(x.shape, attrs)
+    starts = np.cumsum((0,) + sizes[:-1])
+    return [compute(out.shape, lambda *i, start=int(start): x[shifted(i, axis, start)], f"split{k}")
+            for k, (out, start) in enumerate(zip(outputs, starts))]
+
+
 define("Split", infer=_split_infer, reference=_split_ref,
        attrs={"axis": Int(0), "split": Ints(None), "num_outputs": Int(None)}, fusion=Fusion.INJECTIVE,
+       compute=_split_compute, schedule=injective_schedule,
        doc="Cut along `axis` into pieces of sizes `split`, or into `num_outputs` (near-)equal pieces.")
 
 
@@ -143,9 +196,16 @@ def _slice_ref(arrays, attrs):
     return [x[_slices(x.shape, attrs)].copy()]
 
 
+def _slice_compute(inputs, attrs, outputs):
+    (x,), (out,) = inputs, outputs
+    taken = [range(*s.indices(d)) for s, d in zip(_slices(x.shape, attrs), x.shape)]
+    return [compute(out.shape, lambda *i: x[tuple(r.start + k * r.step for k, r in zip(i, taken))], "slice")]
+
+
 define("Slice", infer=_slice_infer, reference=_slice_ref,
        attrs={"starts": Ints(REQUIRED), "ends": Ints(REQUIRED), "axes": Ints(None), "steps": Ints(None)},
-       fusion=Fusion.INJECTIVE, doc="Take starts:ends:steps along `axes` (ONNX clamping rules).")
+       fusion=Fusion.INJECTIVE, compute=_slice_compute, schedule=injective_schedule,
+       doc="Take starts:ends:steps along `axes` (ONNX clamping rules).")
 
 
 # --- Gather / GatherElements -------------------------------------------------
@@ -157,6 +217,29 @@ def checked_indices(indices: np.ndarray, dim: int) -> np.ndarray:
         bad = indices[(indices < -dim) | (indices >= dim)].reshape(-1)[0]
         raise InputError(f"index {bad} out of range for an axis of size {dim}")
     return np.where(indices < 0, indices + dim, indices)
+
+
+def checked_index_stage(indices: Tensor, dim: int) -> Tensor:
+    """A stage that checks every index lies in [-dim, dim) and writes it, wrapped into [0, dim), as int64.
+
+    A failed check stops the kernel (``Module.run`` raises :class:`InputError`),
+    so the stages reading the result never index out of bounds.
+    """
+    message = f"index out of range for an axis of size {dim}"
+
+    def body(ins, outs):
+        (raw,), (wrapped,) = ins, outs
+
+        def step(i):
+            v = Var("index")
+            return Let(v, cast(INDEX, Load(raw, i, raw.dtype)),
+                       seq(Check(logical_and(v >= -dim, v < dim), message),
+                           Store(wrapped, i, select(v < 0, v + dim, v))))
+
+        return for_range(math.prod(indices.shape), step, "i")
+
+    (wrapped,) = extern([(indices.shape, INDEX)], [indices], body, "indices")
+    return wrapped
 
 
 def _gather_infer(types, attrs):
@@ -173,8 +256,21 @@ def _gather_ref(arrays, attrs):
     return [np.take(data, checked_indices(indices, data.shape[axis]), axis=axis)]
 
 
+def _gather_compute(inputs, attrs, outputs):
+    (data, indices), (out,) = inputs, outputs
+    axis = normalize_axis(attrs["axis"], data.ndim)
+    wrapped = checked_index_stage(indices, data.shape[axis])
+    r = indices.ndim
+
+    def element(*i):
+        return data[i[:axis] + (wrapped[i[axis:axis + r]],) + i[axis + r:]]
+
+    return [compute(out.shape, element, "gather")]
+
+
 define("Gather", infer=_gather_infer, reference=_gather_ref, attrs={"axis": Int(0)}, inputs=2,
-       fusion=Fusion.INJECTIVE, doc="Index `data` along `axis` with an int tensor (negative indices wrap).")
+       fusion=Fusion.INJECTIVE, compute=_gather_compute, schedule=injective_schedule,
+       doc="Index `data` along `axis` with an int tensor (negative indices wrap).")
 
 
 def _gather_elements_infer(types, attrs):
@@ -197,8 +293,16 @@ def _gather_elements_ref(arrays, attrs):
     return [np.take_along_axis(data[crop], idx, axis=axis)]
 
 
+def _gather_elements_compute(inputs, attrs, outputs):
+    (data, indices), (out,) = inputs, outputs
+    axis = normalize_axis(attrs["axis"], data.ndim)
+    wrapped = checked_index_stage(indices, data.shape[axis])
+    return [compute(out.shape, lambda *i: data[replaced(i, axis, wrapped[i])], "gather_elements")]
+
+
 define("GatherElements", infer=_gather_elements_infer, reference=_gather_elements_ref,
        attrs={"axis": Int(0)}, inputs=2, fusion=Fusion.INJECTIVE,
+       compute=_gather_elements_compute, schedule=injective_schedule,
        doc="out[i..] = data[i.. with indices[i..] at `axis`] (torch.gather).")
 
 
@@ -217,8 +321,18 @@ def _tile_ref(arrays, attrs):
     return [np.tile(x, attrs["repeats"]).reshape(tuple(d * r for d, r in zip(x.shape, attrs["repeats"])))]
 
 
+def _tile_compute(inputs, attrs, outputs):
+    (x,), (out,) = inputs, outputs
+
+    def element(*i):
+        return x[tuple(k if d == n else k % d for k, d, n in zip(i, x.shape, out.shape))]
+
+    return [compute(out.shape, element, "tile")]
+
+
 define("Tile", infer=_tile_infer, reference=_tile_ref, attrs={"repeats": Ints(REQUIRED)},
-       fusion=Fusion.INJECTIVE, doc="Repeat the input `repeats[i]` times along each axis i.")
+       fusion=Fusion.INJECTIVE, compute=_tile_compute, schedule=injective_schedule,
+       doc="Repeat the input `repeats[i]` times along each axis i.")
 
 
 # --- Pad ---------------------------------------------------------------------
@@ -269,7 +383,38 @@ def _pad_ref(arrays, attrs):
     return [np.pad(x, grow, mode=attrs["mode"])]
 
 
+# Where a position p of a padded axis reads from, given the kept (cropped) length n,
+# for p in [-before, n + after); constant mode reads nothing outside [0, n).
+_PAD_SOURCES = {
+    "edge": lambda p, n: minimum(maximum(p, 0), n - 1),
+    "reflect": lambda p, n: select(p < 0, -p, select(p < n, p, 2 * (n - 1) - p)),  # pads < n
+    "wrap": lambda p, n: p % n,
+}
+
+
+def _pad_compute(inputs, attrs, outputs):
+    (x,), (out,) = inputs, outputs
+    widths, mode = pad_widths(x.shape, attrs), attrs["mode"]
+    if mode == "constant":
+        value = np.asarray(attrs["constant_value"]).astype(x.dtype).item()  # as the reference casts it
+        return [compute(out.shape, lambda *i: padded_read(x, [k - b for k, (b, _) in zip(i, widths)], value),
+                        "pad")]
+
+    def source(k: Expr, dim: int, before: int, after: int) -> Expr:
+        """The input index output index ``k`` reads: negative pads crop, then the mode pads."""
+        if before <= 0 and after <= 0:
+            return k - before
+        crop = -min(before, 0)
+        kept = dim - crop + min(after, 0)
+        return _PAD_SOURCES[mode](k - max(before, 0), kept) + crop
+
+    def element(*i):
+        return x[tuple(source(k, d, b, a) for k, d, (b, a) in zip(i, x.shape, widths))]
+
+    return [compute(out.shape, element, "pad")]
+
+
 define("Pad", infer=_pad_infer, reference=_pad_ref,
        attrs={"pads": Ints(REQUIRED), "constant_value": Float(0.0), "axes": Ints(None), "mode": Str("constant")},
-       fusion=Fusion.INJECTIVE,
+       fusion=Fusion.INJECTIVE, compute=_pad_compute, schedule=injective_schedule,
        doc="Pad (or crop, for negative pads) each axis; mode constant, reflect, edge or wrap.")

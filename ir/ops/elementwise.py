@@ -2,14 +2,26 @@
 
 Every op here maps one tensor to one tensor of the same shape, element by
 element. They are defined from one table (:data:`UNARY_OPS`): each row names
-the op, its numpy function, the dtypes it accepts, its attributes and its
-result dtype; a single loop registers them all with shared inference and
-reference wrappers.
+the op, its formula, the dtypes it accepts, its attributes and its result
+dtype; a single loop registers them all with shared inference, reference,
+compute and schedule.
+
+A formula is written once, against a small scalar vocabulary ``m`` (where,
+maximum, call("exp"), cast, ...): given :data:`NUMPY` it computes the numpy
+reference on arrays, given :data:`LOOPS` it builds the loop-IR expression of
+one element, from which native code is generated. Both vocabularies implement
+each primitive with the same semantics (C/ONNX integer division, numpy's
+float remainder, NaN-propagating maximum), so reference and compiled code
+agree by construction; the broadcasting ops (:mod:`.binary`) use them too.
 
 Numerics: float16 inputs are computed in float32 and rounded back once (numpy's
 float16 loops would round after every step of a composite formula, where
-onnxruntime computes in float32); erf (and so exact Gelu) is computed in
-float64 with W. J. Cody's rational approximations, since numpy has no erf.
+onnxruntime computes in float32); exact Gelu is computed in float64 (the
+reference's erf is W. J. Cody's rational approximation in float64, since numpy
+has no erf; the compiled code calls libm's erf). In compiled code, float32
+tanh, expm1 and log1p go through float64 exp and log (faster than libm's
+float32 versions, exact to float32 rounding), and float64 values bound for
+float16 are rounded to it once (float16 lives in float32 registers).
 """
 
 from __future__ import annotations
@@ -17,12 +29,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from ..errors import UnsupportedOpError
+from ..loops import (Expr, Tensor, call, cast, const, create_schedule, logical_and, logical_not, logical_or,
+                     maximum, minimum, select)
+from ..loops.expr import binary, is_float
 from ..types import DTYPES, FLOAT_DTYPES, NUMERIC_DTYPES, TensorType
-from .common import as_dtype, expect_dtype, require
+from .common import expect_dtype, require
+from .compute import pointwise
 from .registry import Attr, Float, Fusion, Int, Str, define
 
 FLOATS = FLOAT_DTYPES
@@ -93,108 +110,392 @@ def erf(x: np.ndarray) -> np.ndarray:
     return out
 
 
-# --------------------------------------------------------------------------- op functions
+
+# --------------------------------------------------------------------------- scalar vocabularies
 
 
-def _sigmoid(x, a):
-    return 1.0 / (1.0 + np.exp(-x))
+def dtype_of(x: Any) -> str:
+    """The ember dtype name of an array or an expression."""
+    return np.dtype(x.dtype).name
 
 
-def _relu(x, a):
-    return np.maximum(x, 0)
+def is_integer(x: Any) -> bool:
+    return np.dtype(x.dtype).kind in "iu"
 
 
-def _leaky_relu(x, a):
-    return np.where(x >= 0, x, x * a["alpha"])
+def _c_divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a / b; integers truncate toward zero and x / 0 is 0 (numpy's // floors)."""
+    if a.dtype.kind not in "iu":
+        return np.true_divide(a, b)
+    quotient = np.floor_divide(a, b)
+    # floor and trunc differ by one where the division is inexact and the signs differ
+    inexact_negative = (np.remainder(a, b) != 0) & ((a < 0) != (b < 0))
+    return quotient + inexact_negative.astype(quotient.dtype)
 
 
-def _elu(x, a):
-    return np.where(x >= 0, x, a["alpha"] * np.expm1(x))
+_NUMPY_FUNCTIONS: dict[str, Callable] = {
+    "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh, "erf": erf, "sin": np.sin, "cos": np.cos,
+    "tan": np.tan, "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh,
+    "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh, "floor": np.floor, "ceil": np.ceil,
+    "round": np.round, "fabs": np.abs, "pow": np.power, "fmod": np.fmod, "log1p": np.log1p, "expm1": np.expm1,
+}
 
 
-def _selu(x, a):
-    return a["gamma"] * np.where(x > 0, x, a["alpha"] * np.expm1(x))
+class NumpyMath:
+    """The scalar vocabulary on numpy arrays (what the references compute with).
+
+    ``call(name, ...)`` takes the math functions of the loop IR
+    (:data:`ember.ir.loops.expr.MATH_FUNCTIONS`); ``divide`` and ``fmod`` have
+    C semantics on integers (truncation; ``x / 0`` and ``x % 0`` are 0), ``mod``
+    numpy's (the sign of the divisor).
+    """
+
+    where = staticmethod(np.where)
+    maximum = staticmethod(np.maximum)
+    minimum = staticmethod(np.minimum)
+    abs = staticmethod(np.abs)
+    negative = staticmethod(np.negative)
+    sign = staticmethod(np.sign)
+    isnan = staticmethod(np.isnan)
+    equal = staticmethod(np.equal)
+    logical_and = staticmethod(np.logical_and)
+    logical_or = staticmethod(np.logical_or)
+    logical_xor = staticmethod(np.logical_xor)
+    logical_not = staticmethod(np.logical_not)
+    divide = staticmethod(_c_divide)
+    fmod = staticmethod(np.fmod)
+    mod = staticmethod(np.mod)
+    left_shift = staticmethod(np.left_shift)
+    right_shift = staticmethod(np.right_shift)
+
+    @staticmethod
+    def call(name: str, *args: np.ndarray) -> np.ndarray:
+        return _NUMPY_FUNCTIONS[name](*args)
+
+    @staticmethod
+    def cast(x: np.ndarray, dtype: str) -> np.ndarray:
+        return np.asarray(x).astype(dtype)
+
+    @staticmethod
+    def constant(value: Any, dtype: str) -> np.ndarray:
+        return np.asarray(value, dtype)
 
 
-def _celu(x, a):
+def _power_of_two(amount: Expr, below: int) -> Expr:
+    """``2 ** amount`` (wrapping) for ``0 <= amount < below``: the product of ``2 ** k`` over the bits ``k`` of amount."""
+    one = const(1, amount.dtype)
+    power, k = one, 1
+    while k < below:
+        power = power * select(binary("and", amount, const(k, amount.dtype)).ne(0), const(2 ** k, amount.dtype), one)
+        k *= 2
+    return power
+
+
+def _shift(x: Expr, amount: Expr | int, left: bool) -> Expr:
+    """``x << amount`` or ``x >> amount`` (arithmetic for signed x), for ``0 <= amount < bits``.
+
+    The IR has no shifts. Left: ``x * 2 ** amount``, where the power may wrap to
+    the sign bit (as the product does). Right: floor division by ``2 ** amount``,
+    in two halves so that each divisor fits the dtype.
+    """
+    amount = amount if isinstance(amount, Expr) else const(amount, x.dtype)
+    bits = np.dtype(x.dtype).itemsize * 8
+    if left:
+        return x * _power_of_two(amount, bits)
+    half = amount // 2
+    return x // _power_of_two(half, bits // 2) // _power_of_two(amount - half, bits // 2 + 1)
+
+
+# float32 math through float64 intrinsics. libm's tanhf, expm1f and log1pf are
+# slow (3-10x expf here) and, as calls that may set errno, are not merged when
+# a formula repeats them (Mish repeats softplus inside tanh); llvm.exp and
+# llvm.log are pure intrinsics. In float64 these formulas are exact to float32
+# rounding; each takes a tiny-argument branch where float64 would lose
+# relative precision.
+
+
+def _wide(x: Expr) -> Expr:
+    return cast("float64", x)
+
+
+def _tanh_float32(x: Expr) -> Expr:
+    """``1 - 2 / (e^2x + 1)``; x is clamped to [-20, 20] (tanh is +-1 in float32 there, e^40 stays finite)."""
+    t = call("exp", _wide(minimum(maximum(x, -20.0), 20.0)) * 2.0)
+    return select(call("fabs", x) < 2.0 ** -12, x, cast("float32", 1.0 - 2.0 / (t + 1.0)))
+
+
+def _expm1_float32(x: Expr) -> Expr:
+    """``e^x - 1``; below 2^-20, ``x (1 + x/2)`` (which keeps -0.0)."""
+    w = _wide(x)
+    return cast("float32", select(call("fabs", x) < 2.0 ** -20, w * (1.0 + 0.5 * w), call("exp", w) - 1.0))
+
+
+def _log1p_float32(x: Expr) -> Expr:
+    """``log(1 + x)``, exact in float64 from 2^-24 on; below, log1p(x) rounds to x."""
+    return select(call("fabs", x) < 2.0 ** -24, x, cast("float32", call("log", _wide(x) + 1.0)))
+
+
+_FLOAT32_FUNCTIONS = {"tanh": _tanh_float32, "expm1": _expm1_float32, "log1p": _log1p_float32}
+
+
+def _round_to_half(v: Expr) -> Expr:
+    """A float64 ``v`` rounded to the nearest float16 value (ties to even), kept in float64.
+
+    float16 lives in float32 registers, so float64 -> float16 would round twice
+    (to float32, then to float16 on store) and can land on the wrong side of a
+    tie; rounded here first, both later conversions are exact. Normal range:
+    Veltkamp's split ``c - (c - v)`` with ``c = v * (2^42 + 1)`` keeps the top 11
+    significand bits, rounding to nearest even. Below 2^-14 (float16 subnormals):
+    adding and subtracting 1.5 * 2^28 rounds to a multiple of 2^-24; ``v * 0``
+    keeps the sign of values that round to zero. Values beyond 2^17 (inf in
+    float16 anyway) are clamped so that the split stays finite; NaN stays NaN.
+    """
+    v = minimum(maximum(v, -2.0 ** 17), 2.0 ** 17)
+    c = v * (2.0 ** 42 + 1)
+    normal = c - (c - v)
+    magic = 1.5 * 2.0 ** 28
+    tiny = (v + magic) - magic
+    subnormal = select(tiny.eq(0), v * 0.0, tiny)
+    return select(call("fabs", v) < 2.0 ** -14, subnormal, normal)
+
+
+class LoopMath:
+    """The same vocabulary on loop-IR expressions (one element of a compute)."""
+
+    where = staticmethod(select)
+    maximum = staticmethod(maximum)  # NaN-propagating, as numpy's
+    minimum = staticmethod(minimum)
+    logical_not = staticmethod(logical_not)
+
+    @staticmethod
+    def logical_and(a: Expr, b: Expr) -> Expr:
+        return logical_and(a, b)
+
+    @staticmethod
+    def logical_or(a: Expr, b: Expr) -> Expr:
+        return logical_or(a, b)
+
+    @staticmethod
+    def logical_xor(a: Expr, b: Expr) -> Expr:
+        return a.ne(b)
+
+    @staticmethod
+    def equal(a: Expr, b: Any) -> Expr:
+        return a.eq(b)
+
+    @staticmethod
+    def isnan(x: Expr) -> Expr:
+        return x.ne(x)  # unordered: only NaN differs from itself
+
+    @staticmethod
+    def abs(x: Expr) -> Expr:
+        if is_float(x.dtype):
+            return call("fabs", x)
+        return x if x.dtype == "uint8" else select(x < 0, -x, x)
+
+    @staticmethod
+    def negative(x: Expr) -> Expr:
+        return const(-0.0, x.dtype) - x if is_float(x.dtype) else -x  # -0.0 - x is IEEE negation
+
+    @staticmethod
+    def sign(x: Expr) -> Expr:
+        one, zero = const(1, x.dtype), const(0, x.dtype)
+        if x.dtype == "uint8":
+            return select(x > 0, one, zero)
+        # x + 0 keeps NaN and makes -0.0 into 0.0, as numpy's sign does
+        return select(x > 0, one, select(x < 0, const(-1, x.dtype), x + zero))
+
+    @staticmethod
+    def divide(a: Expr, b: Expr) -> Expr:
+        return a / b  # integer "div" truncates and gives 0 for x / 0
+
+    @staticmethod
+    def fmod(a: Expr, b: Expr) -> Expr:
+        if is_float(a.dtype):
+            return call("fmod", a, b)
+        return select(b.eq(0), 0, a - (a / b) * b)
+
+    @staticmethod
+    def mod(a: Expr, b: Expr) -> Expr:
+        if not is_float(a.dtype):
+            return a % b  # floor modulo; x % 0 is 0 as in numpy
+        # numpy's float remainder: fmod, moved into the divisor's sign; a zero takes the divisor's sign
+        r = call("fmod", a, b)
+        moved = select((b < 0).ne(r < 0), r + b, r)
+        signed_zero = select(b < 0, const(-0.0, a.dtype), const(0.0, a.dtype))
+        return select(b.eq(0), r, select(r.ne(0), moved, signed_zero))
+
+    @staticmethod
+    def left_shift(x: Expr, amount: Expr | int) -> Expr:
+        return _shift(x, amount, left=True)
+
+    @staticmethod
+    def right_shift(x: Expr, amount: Expr | int) -> Expr:
+        return _shift(x, amount, left=False)
+
+    @staticmethod
+    def call(name: str, *args: Expr) -> Expr:
+        if name in _FLOAT32_FUNCTIONS and args[0].dtype == "float32":
+            return _FLOAT32_FUNCTIONS[name](*args)
+        return call(name, *args)
+
+    @staticmethod
+    def cast(x: Expr, dtype: str) -> Expr:
+        if x.dtype == "float64" and dtype == "float16":
+            x = _round_to_half(x)  # one rounding, as numpy's
+        return cast(dtype, x)
+
+    @staticmethod
+    def constant(value: Any, dtype: str) -> Expr:
+        return const(value, dtype)
+
+
+NUMPY = NumpyMath()
+LOOPS = LoopMath()
+
+
+def pointwise_schedule(outputs: list[Tensor], target) -> Any:
+    """The loop nest of a pointwise op: innermost loop vectorized, the first outer loop with work parallel.
+
+    ::
+
+        for n in 0..1: for c in 0..64:          for n in 0..1: parallel c in 0..64:
+          for h in 0..56: for w in 0..56:  ==>     for h in 0..56: vectorized w in 0..56:
+            y[n,c,h,w] = f(x[n,c,h,w])               y[n,c,h,w] = f(x[n,c,h,w])
+    """
+    schedule = create_schedule(outputs)
+    for stage in schedule.stages:
+        if all(stage.tensor is not t for t in outputs) and not stage.is_extern:
+            stage.compute_inline()
+    stage = schedule[outputs[0]]
+    if stage.leaf and stage.leaf[-1].extent > 1:
+        stage.vectorize(stage.leaf[-1])
+    outer = next((ax for ax in stage.leaf[:-1] if ax.extent > 1), None)
+    if outer is not None:
+        stage.parallel(outer)
+    return schedule
+
+
+# --------------------------------------------------------------------------- formulas
+#
+# formula(m, x, attrs): the op on x in the vocabulary m (NUMPY or LOOPS). Python
+# numbers take the dtype of the value they meet, as numpy's scalars do.
+
+
+def _clamp01(m, x):
+    return m.minimum(m.maximum(x, 0), 1)
+
+
+def _sigmoid(m, x, a):
+    return 1.0 / (1.0 + m.call("exp", -x))
+
+
+def _leaky_relu(m, x, a):
+    return m.where(x >= 0, x, x * a["alpha"])
+
+
+def _elu(m, x, a):
+    return m.where(x >= 0, x, a["alpha"] * m.call("expm1", x))
+
+
+def _selu(m, x, a):
+    return a["gamma"] * m.where(x > 0, x, a["alpha"] * m.call("expm1", x))
+
+
+def _celu(m, x, a):
     alpha = a["alpha"]
-    return np.maximum(x, 0) + np.minimum(0, alpha * np.expm1(x / alpha))
+    return m.maximum(x, 0) + m.minimum(0, alpha * m.call("expm1", x / alpha))
 
 
-def _hard_sigmoid(x, a):
-    return np.clip(a["alpha"] * x + a["beta"], 0, 1)
+def _hard_sigmoid(m, x, a):
+    return _clamp01(m, a["alpha"] * x + a["beta"])
 
 
-def _hard_swish(x, a):
-    return x * np.clip(x / 6 + 0.5, 0, 1)
+def _hard_swish(m, x, a):
+    return x * _clamp01(m, x / 6 + 0.5)
 
 
-def _softplus(x, a):
-    # log(1 + exp(x)) without overflow for large x
-    return np.logaddexp(0, x)
+def _softplus(m, x, a):
+    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|): never overflows (numpy's logaddexp(0, x))
+    return m.maximum(x, 0) + m.call("log1p", m.call("exp", -m.abs(x)))
 
 
-def _softsign(x, a):
-    return x / (1 + np.abs(x))
+def _softsign(m, x, a):
+    return x / (1.0 + m.abs(x))
 
 
-def _mish(x, a):
-    return x * np.tanh(np.logaddexp(0, x))
+def _mish(m, x, a):
+    return x * m.call("tanh", _softplus(m, x, a))
 
 
-def _thresholded_relu(x, a):
-    return np.where(x > a["alpha"], x, 0)
+def _thresholded_relu(m, x, a):
+    return m.where(x > a["alpha"], x, 0)
 
 
-def _shrink(x, a):
+def _shrink(m, x, a):
     # integers are computed in float64 and truncated back, as onnxruntime casts (x +- bias)
     lambd, bias = a["lambd"], a["bias"]
-    if x.dtype.kind in "iu":
-        x = x.astype(np.float64)
-    return np.where(x < -lambd, x + bias, np.where(x > lambd, x - bias, 0))
+    if is_integer(x):
+        x = m.cast(x, "float64")
+    return m.where(x < -lambd, x + bias, m.where(x > lambd, x - bias, 0))
 
 
-def _gelu(x, a):
+def _gelu(m, x, a):
     if a["approximate"] == "tanh":
-        inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)
-        return 0.5 * x * (1 + np.tanh(inner))
-    return 0.5 * x * (1 + erf(x / math.sqrt(2)))
+        inner = math.sqrt(2 / math.pi) * (x + 0.044715 * (x * x * x))
+        return 0.5 * x * (1.0 + m.call("tanh", inner))
+    # float64 from erf on: 1 + erf(z) loses all precision for z << 0 in float32
+    z = m.cast(x / math.sqrt(2), "float64")
+    return m.cast(0.5 * x, "float64") * (1.0 + m.call("erf", z))
 
 
-def _is_inf(x, a):
-    positive = np.isposinf(x) if a["detect_positive"] else np.zeros(x.shape, bool)
-    negative = np.isneginf(x) if a["detect_negative"] else np.zeros(x.shape, bool)
-    return positive | negative
+def _is_inf(m, x, a):
+    found = m.constant(False, "bool")
+    if a["detect_positive"]:
+        found = m.logical_or(found, m.equal(x, math.inf))
+    if a["detect_negative"]:
+        found = m.logical_or(found, m.equal(x, -math.inf))
+    return found
 
 
-def _identity(x, a):
+def _identity(m, x, a):
     return x
 
 
-def _clip_bound(bound: float | None, dtype: np.dtype):
-    """A Clip bound in ``dtype`` (None if absent); integer bounds saturate to the dtype's range."""
+def _clip_bound(bound: float | None, dtype: str) -> Any:
+    """A Clip bound as a value of ``dtype`` (None if absent); integer bounds saturate to the dtype's range."""
     if bound is None or math.isnan(bound):
         return None
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
+    if np.dtype(dtype).kind in "iu":
         if math.isinf(bound):
             return None
-        return np.asarray(max(info.min, min(info.max, int(bound))), dtype)
-    return np.asarray(bound, dtype)
+        info = np.iinfo(dtype)
+        return max(info.min, min(info.max, int(bound)))
+    return np.asarray(bound, dtype).item()  # rounded to the dtype, as onnxruntime's bound tensors are
 
 
-def _clip(x, a):
+def _clip(m, x, a):
     # Max first, then Min: when min > max every value becomes max, as ONNX specifies.
-    low, high = _clip_bound(a["min"], x.dtype), _clip_bound(a["max"], x.dtype)
+    low, high = _clip_bound(a["min"], dtype_of(x)), _clip_bound(a["max"], dtype_of(x))
     if low is not None:
-        x = np.maximum(x, low)
+        x = m.maximum(x, m.constant(low, dtype_of(x)))
     if high is not None:
-        x = np.minimum(x, high)
+        x = m.minimum(x, m.constant(high, dtype_of(x)))
     return x
 
 
-def _cast(x, a):
-    return x.astype(a["to"])
+def _cast(m, x, a):
+    return m.cast(x, a["to"])
+
+
+def _function(name: str) -> Callable:
+    """The math function ``name`` as a formula."""
+    return lambda m, x, a: m.call(name, x)
+
+
+def _method(name: str) -> Callable:
+    """The vocabulary's primitive ``name`` as a formula."""
+    return lambda m, x, a: getattr(m, name)(x)
 
 
 # --------------------------------------------------------------------------- attribute checks
@@ -233,13 +534,14 @@ def _cast_result(dtype: str, attrs: dict) -> str:
 class Unary:
     """One row of the unary op table.
 
-    ``fn(x, attrs)`` computes the op on an array (float16 arrives as float32 when
-    ``upcast``); ``result(dtype, attrs)`` names the output dtype; ``check(attrs)``
+    ``formula(m, x, attrs)`` computes the op in the vocabulary ``m`` (float16
+    arrives as float32 when ``upcast``; the result is converted to the output
+    dtype); ``result(dtype, attrs)`` names the output dtype; ``check(attrs)``
     validates attribute values.
     """
 
     name: str
-    fn: Callable[[np.ndarray, dict], np.ndarray]
+    formula: Callable[[Any, Any, dict], Any]
     doc: str
     dtypes: frozenset = FLOATS
     attrs: Mapping[str, Attr] = field(default_factory=dict)
@@ -252,36 +554,31 @@ def _alpha(default: float) -> dict:
     return {"alpha": Float(default)}
 
 
-def _np(ufunc) -> Callable[[np.ndarray, dict], np.ndarray]:
-    """A numpy function as an op function (which takes an ``attrs`` argument it ignores)."""
-    return lambda x, a: ufunc(x)
-
-
 UNARY_OPS: tuple[Unary, ...] = (
-    Unary("Abs", _np(np.abs), "|x|", NUMERIC),
-    Unary("Neg", _np(np.negative), "-x", SIGNED),
-    Unary("Sign", _np(np.sign), "-1, 0 or 1 by the sign of x", NUMERIC),
-    Unary("Relu", _relu, "max(x, 0)", SIGNED),
-    Unary("Exp", _np(np.exp), "e^x"),
-    Unary("Log", _np(np.log), "natural logarithm"),
-    Unary("Sqrt", _np(np.sqrt), "square root"),
-    Unary("Reciprocal", _np(np.reciprocal), "1 / x"),
-    Unary("Floor", _np(np.floor), "round toward -inf"),
-    Unary("Ceil", _np(np.ceil), "round toward +inf"),
-    Unary("Round", _np(np.round), "round half to even"),
-    Unary("Sin", _np(np.sin), "sine"),
-    Unary("Cos", _np(np.cos), "cosine"),
-    Unary("Tan", _np(np.tan), "tangent"),
-    Unary("Asin", _np(np.arcsin), "arcsine"),
-    Unary("Acos", _np(np.arccos), "arccosine"),
-    Unary("Atan", _np(np.arctan), "arctangent"),
-    Unary("Sinh", _np(np.sinh), "hyperbolic sine"),
-    Unary("Cosh", _np(np.cosh), "hyperbolic cosine"),
-    Unary("Tanh", _np(np.tanh), "hyperbolic tangent"),
-    Unary("Asinh", _np(np.arcsinh), "inverse hyperbolic sine"),
-    Unary("Acosh", _np(np.arccosh), "inverse hyperbolic cosine"),
-    Unary("Atanh", _np(np.arctanh), "inverse hyperbolic tangent"),
-    Unary("Erf", lambda x, a: erf(x), "error function"),
+    Unary("Abs", _method("abs"), "|x|", NUMERIC),
+    Unary("Neg", _method("negative"), "-x", SIGNED),
+    Unary("Sign", _method("sign"), "-1, 0 or 1 by the sign of x", NUMERIC),
+    Unary("Relu", lambda m, x, a: m.maximum(x, 0), "max(x, 0)", SIGNED),
+    Unary("Exp", _function("exp"), "e^x"),
+    Unary("Log", _function("log"), "natural logarithm"),
+    Unary("Sqrt", _function("sqrt"), "square root"),
+    Unary("Reciprocal", lambda m, x, a: 1.0 / x, "1 / x"),
+    Unary("Floor", _function("floor"), "round toward -inf"),
+    Unary("Ceil", _function("ceil"), "round toward +inf"),
+    Unary("Round", _function("round"), "round half to even"),
+    Unary("Sin", _function("sin"), "sine"),
+    Unary("Cos", _function("cos"), "cosine"),
+    Unary("Tan", _function("tan"), "tangent"),
+    Unary("Asin", _function("asin"), "arcsine"),
+    Unary("Acos", _function("acos"), "arccosine"),
+    Unary("Atan", _function("atan"), "arctangent"),
+    Unary("Sinh", _function("sinh"), "hyperbolic sine"),
+    Unary("Cosh", _function("cosh"), "hyperbolic cosine"),
+    Unary("Tanh", _function("tanh"), "hyperbolic tangent"),
+    Unary("Asinh", _function("asinh"), "inverse hyperbolic sine"),
+    Unary("Acosh", _function("acosh"), "inverse hyperbolic cosine"),
+    Unary("Atanh", _function("atanh"), "inverse hyperbolic tangent"),
+    Unary("Erf", _function("erf"), "error function"),
     Unary("Sigmoid", _sigmoid, "1 / (1 + e^-x)"),
     Unary("LeakyRelu", _leaky_relu, "x if x >= 0 else alpha * x", attrs=_alpha(0.01)),
     Unary("Elu", _elu, "x if x >= 0 else alpha * (e^x - 1)", attrs=_alpha(1.0)),
@@ -299,8 +596,8 @@ UNARY_OPS: tuple[Unary, ...] = (
           attrs={"approximate": Str("none")}, check=_check_gelu),
     Unary("Shrink", _shrink, "x + bias if x < -lambd, x - bias if x > lambd, else 0", NUMERIC,
           attrs={"bias": Float(0.0), "lambd": Float(0.5)}),
-    Unary("Not", _np(np.logical_not), "logical not", BOOL),
-    Unary("IsNaN", _np(np.isnan), "x is NaN", result=_bool),
+    Unary("Not", _method("logical_not"), "logical not", BOOL),
+    Unary("IsNaN", _method("isnan"), "x is NaN", result=_bool),
     Unary("IsInf", _is_inf, "x is +inf (detect_positive) or -inf (detect_negative)",
           attrs={"detect_negative": Int(1), "detect_positive": Int(1)}, result=_bool),
     Unary("Identity", _identity, "x", ANY, upcast=False),
@@ -330,7 +627,7 @@ def _make_infer(op: Unary):
 
 
 def _make_reference(op: Unary):
-    """Reference for ``op``: float16 goes through float32, the result is cast to the output dtype."""
+    """Reference for ``op``: float16 goes through float32, the result is converted to the output dtype."""
 
     def reference(arrays: list[np.ndarray], attrs: dict) -> list[np.ndarray]:
         x = np.asarray(arrays[0])
@@ -339,16 +636,34 @@ def _make_reference(op: Unary):
             x = x.astype(np.float32)
         # Domain errors (log of negatives, overflow to inf) give NaN/inf as in onnxruntime.
         with np.errstate(all="ignore"):
-            y = op.fn(x, attrs)
-            return [as_dtype(y, out_dtype)]
+            y = op.formula(NUMPY, x, attrs)
+            # a fresh array (never the input itself), of the input's shape even for constant results
+            return [np.array(np.broadcast_to(y, x.shape), dtype=out_dtype)]
 
     return reference
+
+
+def _make_compute(op: Unary):
+    """Compute for ``op``: the formula on one element, float16 in float32 registers."""
+
+    def compute(inputs: list[Tensor], attrs: dict, outputs: list[TensorType]) -> list[Tensor]:
+        out = outputs[0]
+
+        def element(x: Expr) -> Expr:
+            if op.upcast and x.dtype == "float16":
+                x = cast("float32", x)
+            return LOOPS.cast(op.formula(LOOPS, x, attrs), out.dtype)
+
+        return [pointwise(inputs, out, element, op.name)]
+
+    return compute
 
 
 def _register_all() -> None:
     for op in UNARY_OPS:
         define(op.name, infer=_make_infer(op), reference=_make_reference(op), attrs=op.attrs,
-               inputs=1, fusion=Fusion.ELEMENTWISE, doc=op.doc)
+               inputs=1, fusion=Fusion.ELEMENTWISE, doc=op.doc, compute=_make_compute(op),
+               schedule=pointwise_schedule)
 
 
 _register_all()

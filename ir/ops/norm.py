@@ -10,15 +10,27 @@ and the result is cast back to the input dtype once, at the end.
 Only the ``Y`` output of these ops exists in ember: the training outputs of
 BatchNormalization and the Mean/InvStdDev outputs of LayerNormalization are
 refused by the frontend.
+
+The compute definitions mirror the references: :func:`standardized` builds
+the statistics stages (sum, mean, sum of squared deviations, denominator)
+over a :class:`_Grouping` (which elements of X each statistic covers), in
+the same dtype and order as :func:`standardize`.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import UnsupportedOpError
+from ..loops.expr import Expr, call, cast, const
+from ..loops.tensor import Tensor, compute, reduce_axis, reduce_sum
 from ..types import TensorType
-from .common import expect_float, normalize_axis, normalize_axes, require
+from .common import expect_float, normalize_axes, normalize_axis, require
+from .compute import broadcast_read, padded_read
 from .registry import Float, Fusion, Int, Ints, define
 
 # ONNX TensorProto dtype codes accepted for stash_type: FLOAT and DOUBLE.
@@ -63,6 +75,104 @@ def _cast_like(y: np.ndarray, x: np.ndarray) -> list[np.ndarray]:
     return [y.astype(x.dtype, copy=False)]
 
 
+# --- Compute definitions: statistics ---------------------------------------------------------------
+
+
+def _acc(dtype: str, stash_type: int = 1) -> str:
+    """:func:`compute_dtype` by name, for the compute definitions."""
+    return compute_dtype(np.dtype(dtype), stash_type).name
+
+
+@dataclass(frozen=True)
+class _Grouping:
+    """Which elements of X each statistic covers.
+
+    ``shape`` is the statistics' shape and ``reduced`` the extents of the
+    elements one statistic covers; ``element(stat, red)`` is the X index of
+    element ``red`` of statistic ``stat``, and ``stat_of(index)`` the
+    statistic an X index belongs to.
+    """
+
+    shape: tuple[int, ...]
+    reduced: tuple[int, ...]
+    element: Callable[[Sequence[Expr], Sequence[Expr]], tuple[Expr, ...]]
+    stat_of: Callable[[Sequence[Expr]], tuple[Expr, ...]]
+
+
+def _over_axes(shape: tuple[int, ...], axes: Sequence[int]) -> _Grouping:
+    """One statistic per position of the axes not in ``axes``, over ``axes``."""
+    axes = sorted(axes)
+    kept = [a for a in range(len(shape)) if a not in axes]
+
+    def element(stat: Sequence[Expr], red: Sequence[Expr]) -> tuple[Expr, ...]:
+        index: list = [None] * len(shape)
+        for a, i in list(zip(kept, stat)) + list(zip(axes, red)):
+            index[a] = i
+        return tuple(index)
+
+    return _Grouping(tuple(shape[a] for a in kept), tuple(shape[a] for a in axes), element,
+                     lambda index: tuple(index[a] for a in kept))
+
+
+def _channel_groups(shape: tuple[int, ...], groups: int) -> _Grouping:
+    """One statistic per (n, group of channels), over the group's channels and the spatial axes."""
+    per_group = shape[1] // groups
+    return _Grouping((shape[0], groups), (per_group, *shape[2:]),
+                     lambda stat, red: (stat[0], stat[1] * per_group + red[0], *red[1:]),
+                     lambda index: (index[0], index[1] // per_group))
+
+
+def _sum_over(grouping: _Grouping, value: Callable[[tuple, tuple], Expr], name: str) -> Tensor:
+    """Per statistic ``s``, the sum of ``value(s, x_index)`` over its elements."""
+    axes = [reduce_axis(extent, f"r{i}") for i, extent in enumerate(grouping.reduced)]
+
+    def element(*stat: Expr) -> Expr:
+        v = value(stat, grouping.element(stat, [a.var for a in axes]))
+        return reduce_sum(v, axes) if axes else v
+
+    return compute(grouping.shape, element, name)
+
+
+def standardized(x: Tensor, grouping: _Grouping, acc: str, denominator: Callable[[Expr], Expr],
+                 name: str) -> Callable[[Sequence[Expr]], Expr]:
+    """``(x - mean) / denominator(variance)`` at an X index, statistics over ``grouping`` in ``acc``.
+
+    Like :func:`standardize`: the mean first, then the mean of the squared
+    deviations from it; both are sums divided by the element count.
+    """
+    count = const(math.prod(grouping.reduced), acc)
+
+    def value(index: Sequence[Expr]) -> Expr:
+        return cast(acc, x[tuple(index)])
+
+    total = _sum_over(grouping, lambda stat, index: value(index), f"{name}_sum")
+    mean = compute(grouping.shape, lambda *stat: total[stat] / count, f"{name}_mean")
+
+    def squared_deviation(stat: tuple, index: tuple) -> Expr:
+        deviation = value(index) - mean[stat]
+        return deviation * deviation
+
+    squares = _sum_over(grouping, squared_deviation, f"{name}_squares")
+    scale = compute(grouping.shape, lambda *stat: denominator(squares[stat] / count), f"{name}_denominator")
+
+    def at(index: Sequence[Expr]) -> Expr:
+        stat = grouping.stat_of(index)
+        return (value(index) - mean[stat]) / scale[stat]
+
+    return at
+
+
+def _sqrt_plus_epsilon(epsilon: float, acc: str) -> Callable[[Expr], Expr]:
+    return lambda variance: call("sqrt", variance + const(epsilon, acc))
+
+
+def _per_channel_affine(y: Callable[[Sequence[Expr]], Expr], scale: Tensor, bias: Tensor, acc: str,
+                        out: TensorType, name: str) -> Tensor:
+    """``y(index) * scale[c] + bias[c]`` (c = axis 1) in ``acc``, cast to the output dtype."""
+    return compute(out.shape, lambda *i: cast(out.dtype, y(i) * cast(acc, scale[i[1]]) + cast(acc, bias[i[1]])),
+                   name)
+
+
 # --- BatchNormalization -----------------------------------------------------------------------
 
 
@@ -89,10 +199,22 @@ def _batch_norm_reference(arrays: list[np.ndarray], attrs: dict) -> list[np.ndar
     return _cast_like(x.astype(acc) * per_channel(a, x.ndim, acc) + per_channel(b, x.ndim, acc), x)
 
 
+def _batch_norm_compute(inputs: list[Tensor], attrs: dict, outputs: list[TensorType]) -> list[Tensor]:
+    x, scale, bias, mean, var = inputs
+    acc = _acc(x.dtype)
+    channels = (x.shape[1],)
+    epsilon = const(attrs["epsilon"], acc)
+    a = compute(channels, lambda c: cast(acc, scale[c]) / call("sqrt", cast(acc, var[c]) + epsilon), "bn_scale")
+    b = compute(channels, lambda c: cast(acc, bias[c]) - cast(acc, mean[c]) * a[c], "bn_shift")
+    out = outputs[0]
+    return [compute(out.shape, lambda *i: cast(out.dtype, cast(acc, x[i]) * a[i[1]] + b[i[1]]), "batch_norm")]
+
+
 define(
     "BatchNormalization",
     infer=_batch_norm_infer,
     reference=_batch_norm_reference,
+    compute=_batch_norm_compute,
     attrs={"epsilon": Float(1e-5), "momentum": Float(0.9), "training_mode": Int(0)},
     inputs=5,
     fusion=Fusion.BROADCAST,
@@ -120,10 +242,19 @@ def _instance_norm_reference(arrays: list[np.ndarray], attrs: dict) -> list[np.n
     return _cast_like(y * per_channel(scale, x.ndim, acc) + per_channel(bias, x.ndim, acc), x)
 
 
+def _instance_norm_compute(inputs: list[Tensor], attrs: dict, outputs: list[TensorType]) -> list[Tensor]:
+    x, scale, bias = inputs
+    acc = _acc(x.dtype)
+    y = standardized(x, _over_axes(x.shape, range(2, x.ndim)), acc, _sqrt_plus_epsilon(attrs["epsilon"], acc),
+                     "instance_norm")
+    return [_per_channel_affine(y, scale, bias, acc, outputs[0], "instance_norm")]
+
+
 define(
     "InstanceNormalization",
     infer=_instance_norm_infer,
     reference=_instance_norm_reference,
+    compute=_instance_norm_compute,
     attrs={"epsilon": Float(1e-5)},
     inputs=3,
     fusion=Fusion.REDUCTION,
@@ -155,10 +286,19 @@ def _group_norm_reference(arrays: list[np.ndarray], attrs: dict) -> list[np.ndar
     return _cast_like(y * per_channel(scale, x.ndim, acc) + per_channel(bias, x.ndim, acc), x)
 
 
+def _group_norm_compute(inputs: list[Tensor], attrs: dict, outputs: list[TensorType]) -> list[Tensor]:
+    x, scale, bias = inputs
+    acc = _acc(x.dtype, attrs["stash_type"])
+    y = standardized(x, _channel_groups(x.shape, attrs["num_groups"]), acc,
+                     _sqrt_plus_epsilon(attrs["epsilon"], acc), "group_norm")
+    return [_per_channel_affine(y, scale, bias, acc, outputs[0], "group_norm")]
+
+
 define(
     "GroupNormalization",
     infer=_group_norm_infer,
     reference=_group_norm_reference,
+    compute=_group_norm_compute,
     attrs={"epsilon": Float(1e-5), "num_groups": Int(), "stash_type": Int(1)},
     inputs=3,
     fusion=Fusion.REDUCTION,
@@ -197,10 +337,28 @@ def _layer_norm_reference(arrays: list[np.ndarray], attrs: dict) -> list[np.ndar
     return _cast_like(y, x)
 
 
+def _layer_norm_compute(inputs: list[Tensor], attrs: dict, outputs: list[TensorType]) -> list[Tensor]:
+    x, scale = inputs[0], inputs[1]
+    bias = inputs[2] if len(inputs) > 2 else None
+    acc = _acc(x.dtype, attrs["stash_type"])
+    axis = normalize_axis(attrs["axis"], x.ndim)
+    y = standardized(x, _over_axes(x.shape, range(axis, x.ndim)), acc, _sqrt_plus_epsilon(attrs["epsilon"], acc),
+                     "layer_norm")
+
+    def element(*i: Expr) -> Expr:
+        value = y(i) * cast(acc, broadcast_read(scale, i, x.shape))
+        if bias is not None:
+            value = value + cast(acc, broadcast_read(bias, i, x.shape))
+        return cast(x.dtype, value)
+
+    return [compute(outputs[0].shape, element, "layer_norm")]
+
+
 define(
     "LayerNormalization",
     infer=_layer_norm_infer,
     reference=_layer_norm_reference,
+    compute=_layer_norm_compute,
     attrs={"axis": Int(-1), "epsilon": Float(1e-5), "stash_type": Int(1)},
     inputs=(2, 3),
     fusion=Fusion.REDUCTION,
@@ -228,10 +386,20 @@ def _mvn_reference(arrays: list[np.ndarray], attrs: dict) -> list[np.ndarray]:
     return _cast_like(centered / (std + 1e-9), x)
 
 
+def _mvn_compute(inputs: list[Tensor], attrs: dict, outputs: list[TensorType]) -> list[Tensor]:
+    x = inputs[0]
+    acc = _acc(x.dtype)
+    axes = normalize_axes(attrs["axes"], x.ndim)
+    y = standardized(x, _over_axes(x.shape, axes), acc,
+                     lambda variance: call("sqrt", variance) + const(1e-9, acc), "mvn")
+    return [compute(outputs[0].shape, lambda *i: cast(x.dtype, y(i)), "mvn")]
+
+
 define(
     "MeanVarianceNormalization",
     infer=_mvn_infer,
     reference=_mvn_reference,
+    compute=_mvn_compute,
     attrs={"axes": Ints((0, 2, 3))},
     inputs=1,
     fusion=Fusion.REDUCTION,
@@ -267,10 +435,29 @@ def _lrn_reference(arrays: list[np.ndarray], attrs: dict) -> list[np.ndarray]:
     return _cast_like(x.astype(acc) / scale, x)
 
 
+def _lrn_compute(inputs: list[Tensor], attrs: dict, outputs: list[TensorType]) -> list[Tensor]:
+    x = inputs[0]
+    acc = _acc(x.dtype)
+    size = attrs["size"]
+    before = (size - 1) // 2
+    squares = compute(x.shape, lambda *i: cast(acc, x[i]) * cast(acc, x[i]), "lrn_square", tag="inline")
+    r = reduce_axis(size, "r")
+    # the window sum is a reduction of its own: its stage cannot inline into the output
+    window_sum = compute(x.shape, lambda n, c, *rest: reduce_sum(
+        padded_read(squares, (n, c - before + r.var, *rest), 0.0), r), "lrn_window_sum")
+
+    def element(*i: Expr) -> Expr:
+        base = const(attrs["bias"], acc) + const(attrs["alpha"] / size, acc) * window_sum[i]
+        return cast(x.dtype, cast(acc, x[i]) / call("pow", base, attrs["beta"]))
+
+    return [compute(outputs[0].shape, element, "lrn")]
+
+
 define(
     "LRN",
     infer=_lrn_infer,
     reference=_lrn_reference,
+    compute=_lrn_compute,
     attrs={"alpha": Float(1e-4), "beta": Float(0.75), "bias": Float(1.0), "size": Int()},
     inputs=1,
     fusion=Fusion.REDUCTION,

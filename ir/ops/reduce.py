@@ -15,6 +15,12 @@ and truncated toward zero, saturating at the integer range (so the empty
 ReduceLogSum, ``-inf``, becomes the dtype's minimum). Reducing an empty axis
 gives the identity of the reduction: 0 for sums, 1 for ReduceProd, the lowest
 value for ReduceMax, ``-inf`` for the log reductions, and 0 for ReduceMean.
+
+Compute definitions are built from :func:`reduce_over` (a reduction over a set
+of axes), in stages: ArgMax is the extreme value, then the first index holding
+it; Softmax is the max, the sum of exp(x - max), then a normalizing pass.
+:func:`reduction_schedule` loops each reduction in its input's memory order.
+CumSum and TopK are hand-written loop nests (a scan; selection by insertion).
 """
 
 from __future__ import annotations
@@ -25,6 +31,12 @@ from typing import Callable
 
 import numpy as np
 
+from ..loops.expr import (INDEX, Expr, Load, Var, as_expr, call, cast, const, is_float, logical_and, logical_not,
+                          logical_or, minimum, select)
+from ..loops.schedule import Schedule, Stage, create_schedule
+from ..loops.stmt import Allocate, Buffer, If, Stmt, Store, for_range, seq
+from ..loops.tensor import (Reduce, Tensor, TensorRead, compute, extern, reduce_axis, reduce_max, reduce_min,
+                            reduce_prod, reduce_sum, walk)
 from ..types import FLOAT_DTYPES, NUMERIC_DTYPES, TensorType
 from .common import expect_dtype, expect_float, normalize_axis, require
 from .registry import Fusion, Int, Ints, define
@@ -90,6 +102,122 @@ def _highest(dtype: np.dtype):
     return True if dtype.kind == "b" else np.iinfo(dtype).max
 
 
+# ---------------------------------------------------------------- loop-level building blocks
+# The compute definitions below share these: a reduction over a set of axes of
+# an index space, the schedule that loops over it in memory order, and casts.
+
+_REDUCERS = {"sum": reduce_sum, "prod": reduce_prod, "max": reduce_max, "min": reduce_min}
+
+
+def _work_dtype(dtype: str, float_math: bool) -> str:
+    """The loop-level twin of :func:`_compute_dtype`, on dtype names."""
+    return _compute_dtype(np.dtype(dtype), float_math).name
+
+
+def _expand_index(out: tuple[Expr, ...], rank: int, raxes: dict[int, Var], keepdims: int) -> tuple[Expr, ...]:
+    """The index into the reduced space: reduction variables on the reduced axes, ``out`` elsewhere."""
+    rest = iter(out)
+    index = []
+    for d in range(rank):
+        if d in raxes:
+            index.append(raxes[d])
+            if keepdims:
+                next(rest)  # the kept axis of extent 1
+        else:
+            index.append(next(rest))
+    return tuple(index)
+
+
+def reduce_over(combiner: str, shape: tuple[int, ...], axes: Axes, keepdims: int,
+                element: Callable[[tuple[Expr, ...], tuple[Expr, ...]], Expr], name: str) -> Tensor:
+    """``combiner`` ("sum", "prod", "max", "min") of ``element`` over ``axes`` of the index space ``shape``.
+
+    ``element(index, out)`` gets the index into ``shape`` (reduction variables
+    on ``axes``) and the index of the result element, whose shape is ``shape``
+    reduced (:func:`_reduced_shape`). With no axes the result is the element itself.
+
+    >>> from ember.ir.loops import placeholder
+    >>> x = placeholder((2, 3), "float32", "x")
+    >>> rows = reduce_over("sum", x.shape, (1,), 0, lambda i, o: x[i], "rows")   # rows[i] = sum_j x[i, j]
+    """
+    raxes = {a: reduce_axis(shape[a], f"{name}_r{a}") for a in axes}
+
+    def body(*out: Expr) -> Expr:
+        index = _expand_index(out, len(shape), {a: ax.var for a, ax in raxes.items()}, keepdims)
+        source = as_expr(element(index, out))
+        return _REDUCERS[combiner](source, tuple(raxes.values())) if raxes else source
+
+    return compute(_reduced_shape(shape, axes, keepdims), body, name)
+
+
+def _at(index: tuple[Expr, ...], axis: int) -> tuple[Expr, ...]:
+    """``index`` with ``axis`` set to 0: where a keepdims reduction along ``axis`` holds its result."""
+    return index[:axis] + (const(0, INDEX),) + index[axis + 1:]
+
+
+def _is_nan(x: Expr) -> Expr:
+    return x.ne(x)
+
+
+def _saturating_cast(y: Expr, dtype: str) -> Expr:
+    """``y`` as ``dtype``; a float going to an integer truncates toward zero and saturates
+    (NaN gives the minimum, as numpy's cast does on x86), like :func:`_cast_result`."""
+    if y.dtype == dtype:
+        return y
+    if dtype not in NUMERIC_DTYPES or is_float(dtype) or not is_float(y.dtype):
+        return cast(dtype, y)
+    info = np.iinfo(dtype)
+    highest, lowest = const(info.max, dtype), const(info.min, dtype)
+    return select(y >= float(info.max), highest, select(y > float(info.min), cast(dtype, y), lowest))
+
+
+def reduction_schedule(outputs: list[Tensor], target) -> Schedule:
+    """Inline the stages tagged ``inline``; loop over every reduction in the memory order of the
+    tensor it reads, so that the innermost loop has stride 1.
+
+    Reducing axis 1 of an (N, C, H, W) input loops ``n, c, h, w`` and
+    accumulates whole (h, w) planes of the output (vectorizable); reducing
+    the last axis keeps a scalar accumulator.
+    """
+    schedule = create_schedule(outputs)
+    for stage in schedule.stages:
+        if stage.is_extern:
+            continue
+        if stage.op.tag == "inline" and all(stage.tensor is not t for t in outputs):
+            stage.compute_inline()
+        elif isinstance(stage.op.body, Reduce):
+            _follow_memory_order(stage)
+        if not stage.inlined:
+            parallel_outer(stage)
+    return schedule
+
+
+def parallel_outer(stage: Stage) -> None:
+    """Mark parallel the first loop of more than one iteration, if it is a data loop outside
+    every reduction loop (and not the vectorized one)."""
+    for ax in stage.leaf:
+        if ax.kind == "reduce" or stage.annotations.get(ax) == "vectorized":
+            return
+        if ax.extent > 1:
+            stage.parallel(ax)
+            return
+
+
+def _follow_memory_order(stage: Stage) -> None:
+    """Order the loops of a reduction stage like the axes of the tensor it reads with most of them."""
+    axes = {id(ax.var): ax for ax in stage.leaf}
+    best: dict[int, int] = {}
+    for e in walk(stage.op.body):
+        if isinstance(e, TensorRead):
+            position = {id(i): p for p, i in enumerate(e.indices) if isinstance(i, Var) and id(i) in axes}
+            if len(position) > len(best):
+                best = position
+    # axes the read does not use (kept axes of extent 1) go outermost
+    stage.reorder(*sorted(stage.leaf, key=lambda ax: best.get(id(ax.var), -1)))
+    if stage.leaf[-1].kind == "data":
+        stage.vectorize(stage.leaf[-1])
+
+
 # ---------------------------------------------------------------- Reduce*
 # Each reduction maps (x, axes) to the reduced array with keepdims=True, in
 # x's dtype; the caller picks the compute dtype, casts and drops the axes.
@@ -119,27 +247,48 @@ def _log_sum_exp(x: np.ndarray, axes: Axes) -> np.ndarray:
     return np.log(_sum(np.exp(x - shift), axes)) + shift
 
 
+def _abs(x: Expr) -> Expr:
+    return call("fabs", x) if is_float(x.dtype) else select(x < 0, -x, x)
+
+
 @dataclass(frozen=True)
 class _Reduction:
     """A Reduce* op: its numpy reduction, allowed dtypes, and whether integer
-    inputs need real arithmetic (computed in float64, then truncated)."""
+    inputs need real arithmetic (computed in float64, then truncated).
+
+    The loop-level formula: ``finish(combiner over element(x), count)``, where
+    ``count`` is the number of reduced elements. A ``shifted`` reduction sees
+    ``x - max(x)`` (the max taken as 0 where it is not finite, like
+    :func:`_log_sum_exp`) and gets the max added back to its result.
+    """
 
     fn: Callable[[np.ndarray, Axes], np.ndarray]
     dtypes: frozenset[str]
     float_math: bool = False
+    combiner: str = "sum"
+    element: Callable[[Expr], Expr] | None = None
+    finish: Callable[[Expr, int], Expr] | None = None
+    shifted: bool = False
 
 
 _REDUCTIONS: dict[str, _Reduction] = {
     "ReduceSum": _Reduction(_sum, _ARITH_DTYPES),
-    "ReduceMean": _Reduction(_mean, _ARITH_DTYPES, float_math=True),
-    "ReduceMax": _Reduction(_max, _ORDER_DTYPES),
-    "ReduceMin": _Reduction(_min, _ORDER_DTYPES),
-    "ReduceProd": _Reduction(lambda x, axes: np.prod(x, axis=axes, keepdims=True, dtype=x.dtype), _ARITH_DTYPES),
-    "ReduceL1": _Reduction(lambda x, axes: _sum(np.abs(x), axes), _ARITH_DTYPES),  # sum |x|
-    "ReduceL2": _Reduction(lambda x, axes: np.sqrt(_sum(np.square(x), axes)), _ARITH_DTYPES, float_math=True),
-    "ReduceLogSum": _Reduction(lambda x, axes: np.log(_sum(x, axes)), _ARITH_DTYPES, float_math=True),
-    "ReduceLogSumExp": _Reduction(_log_sum_exp, _ARITH_DTYPES, float_math=True),  # log sum exp(x)
-    "ReduceSumSquare": _Reduction(lambda x, axes: _sum(np.square(x), axes), _ARITH_DTYPES),  # sum x^2
+    "ReduceMean": _Reduction(_mean, _ARITH_DTYPES, float_math=True,
+                             finish=lambda acc, count: acc / float(max(count, 1))),
+    "ReduceMax": _Reduction(_max, _ORDER_DTYPES, combiner="max"),
+    "ReduceMin": _Reduction(_min, _ORDER_DTYPES, combiner="min"),
+    "ReduceProd": _Reduction(lambda x, axes: np.prod(x, axis=axes, keepdims=True, dtype=x.dtype), _ARITH_DTYPES,
+                             combiner="prod"),
+    "ReduceL1": _Reduction(lambda x, axes: _sum(np.abs(x), axes), _ARITH_DTYPES, element=_abs),  # sum |x|
+    "ReduceL2": _Reduction(lambda x, axes: np.sqrt(_sum(np.square(x), axes)), _ARITH_DTYPES, float_math=True,
+                           element=lambda x: x * x, finish=lambda acc, count: call("sqrt", acc)),
+    "ReduceLogSum": _Reduction(lambda x, axes: np.log(_sum(x, axes)), _ARITH_DTYPES, float_math=True,
+                               finish=lambda acc, count: call("log", acc)),
+    "ReduceLogSumExp": _Reduction(_log_sum_exp, _ARITH_DTYPES, float_math=True,  # log sum exp(x)
+                                  element=lambda x: call("exp", x), finish=lambda acc, count: call("log", acc),
+                                  shifted=True),
+    "ReduceSumSquare": _Reduction(lambda x, axes: _sum(np.square(x), axes), _ARITH_DTYPES,  # sum x^2
+                                  element=lambda x: x * x),
 }
 
 _REDUCE_ATTRS = {"axes": Ints(None), "keepdims": Int(1), "noop_with_empty_axes": Int(0)}
@@ -181,8 +330,44 @@ def _make_reduce_reference(reduction: _Reduction):
     return reference
 
 
+def _make_reduce_compute(reduction: _Reduction):
+    """Compute definition of one Reduce* op: an optional shift stage (the max), the
+    reduction, and a last stage for ``finish`` and the cast back to the input dtype."""
+
+    def compute_fn(inputs: list[Tensor], attrs: dict, outputs: list[TensorType]) -> list[Tensor]:
+        (x,), (out,) = inputs, outputs
+        axes, keepdims = _reduce_axes(x.ndim, attrs), attrs["keepdims"]
+        work = _work_dtype(x.dtype, reduction.float_math)
+        shift = None
+        if reduction.shifted:
+            peak = reduce_over("max", x.shape, axes, keepdims, lambda i, o: cast(work, x[i]), "peak")
+            # a non-finite max (empty, all -inf, inf or NaN) shifts by 0, as the reference does
+            shift = compute(out.shape, lambda *o: select(call("fabs", peak[o]) < float("inf"), peak[o], 0.0),
+                            "shift")
+
+        def element(index: tuple[Expr, ...], o: tuple[Expr, ...]) -> Expr:
+            value = cast(work, x[index])
+            if shift is not None:
+                value = value - shift[o]
+            return reduction.element(value) if reduction.element else value
+
+        acc = reduce_over(reduction.combiner, x.shape, axes, keepdims, element, "acc")
+        if reduction.finish is None and shift is None and work == out.dtype:
+            return [acc]
+        count = math.prod(x.shape[a] for a in axes)
+
+        def result(*o: Expr) -> Expr:
+            y = reduction.finish(acc[o], count) if reduction.finish else acc[o]
+            return _saturating_cast(y + shift[o] if shift is not None else y, out.dtype)
+
+        return [compute(out.shape, result, "result")]
+
+    return compute_fn
+
+
 for _name, _reduction in _REDUCTIONS.items():
     define(_name, infer=_make_reduce_infer(_reduction), reference=_make_reduce_reference(_reduction),
+           compute=_make_reduce_compute(_reduction), schedule=reduction_schedule,
            attrs=_REDUCE_ATTRS, inputs=1, fusion=Fusion.REDUCTION,
            doc=f"{_name} over ``axes`` (all when absent; none when noop_with_empty_axes=1).")
 
@@ -219,8 +404,38 @@ def _make_arg_reference(find: Callable):
     return reference
 
 
+def arg_extreme(x: Tensor, axis: int, keepdims: int, combiner: str, last: bool, name: str) -> Tensor:
+    """The int64 index of the first (``last``: the last) extreme of ``x`` along ``axis``, in two stages.
+
+    The extreme value (``combiner`` "max" or "min"), then the lowest (highest)
+    index holding it. NaN counts as the extreme, as in np.argmax/np.argmin: the
+    max/min propagates it and the index stage matches NaN with NaN.
+    """
+    extreme = reduce_over(combiner, x.shape, (axis,), keepdims, lambda i, o: x[i], f"{name}_value")
+    size = x.shape[axis]
+
+    def index_of(index: tuple[Expr, ...], o: tuple[Expr, ...]) -> Expr:
+        value, best = x[index], extreme[o]
+        hit = value.eq(best)
+        if is_float(x.dtype):
+            hit = logical_or(hit, logical_and(_is_nan(value), _is_nan(best)))
+        return select(hit, index[axis], -1 if last else size)
+
+    return reduce_over("max" if last else "min", x.shape, (axis,), keepdims, index_of, name)
+
+
+def _make_arg_compute(combiner: str):
+    def compute_fn(inputs: list[Tensor], attrs: dict, outputs: list[TensorType]) -> list[Tensor]:
+        (x,) = inputs
+        axis = normalize_axis(attrs["axis"], x.ndim)
+        return [arg_extreme(x, axis, attrs["keepdims"], combiner, bool(attrs["select_last_index"]), "index")]
+
+    return compute_fn
+
+
 for _name, _find in {"ArgMax": np.argmax, "ArgMin": np.argmin}.items():
     define(_name, infer=_arg_infer, reference=_make_arg_reference(_find), attrs=_ARG_ATTRS, inputs=1,
+           compute=_make_arg_compute("max" if _name == "ArgMax" else "min"), schedule=reduction_schedule,
            fusion=Fusion.REDUCTION, doc=f"{_name}: int64 index of the extreme along ``axis``.")
 
 
@@ -248,10 +463,44 @@ def _hardmax(x: np.ndarray, axis: int) -> np.ndarray:
     return out
 
 
-_SOFTMAXES: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
-    "Softmax": _softmax,  # exp(x - max) / sum exp(x - max)
-    "LogSoftmax": _log_softmax,  # (x - max) - log sum exp(x - max)
-    "Hardmax": _hardmax,  # one-hot of the first argmax
+def _make_normalized(normalize: Callable[[Expr, Expr], Expr]):
+    """Compute of Softmax/LogSoftmax: a max stage, a stage summing exp(x - max), and
+    ``normalize(x - max, sum)`` per element (exp is recomputed rather than stored)."""
+
+    def compute_fn(x: Tensor, axis: int, out: TensorType) -> Tensor:
+        work = _work_dtype(x.dtype, True)
+        peak = reduce_over("max", x.shape, (axis,), 1, lambda i, o: cast(work, x[i]), "peak")
+        total = reduce_over("sum", x.shape, (axis,), 1, lambda i, o: call("exp", cast(work, x[i]) - peak[o]), "total")
+
+        def element(*i: Expr) -> Expr:
+            return cast(out.dtype, normalize(cast(work, x[i]) - peak[_at(i, axis)], total[_at(i, axis)]))
+
+        return compute(out.shape, element, "softmax")
+
+    return compute_fn
+
+
+def _hardmax_compute(x: Tensor, axis: int, out: TensorType) -> Tensor:
+    """One-hot of the first maximum: the ArgMax stages, then a compare per element."""
+    first = arg_extreme(x, axis, 1, "max", False, "argmax")
+    return compute(out.shape, lambda *i: select(i[axis].eq(first[_at(i, axis)]), 1.0, const(0, out.dtype)),
+                   "hardmax")
+
+
+@dataclass(frozen=True)
+class _Softmax:
+    """A softmax-family op: its numpy function and its compute ``(x, axis, output type) -> Tensor``."""
+
+    fn: Callable[[np.ndarray, int], np.ndarray]
+    compute: Callable[[Tensor, int, TensorType], Tensor]
+
+
+_SOFTMAXES: dict[str, _Softmax] = {
+    # exp(x - max) / sum exp(x - max)
+    "Softmax": _Softmax(_softmax, _make_normalized(lambda shifted, total: call("exp", shifted) / total)),
+    # (x - max) - log sum exp(x - max)
+    "LogSoftmax": _Softmax(_log_softmax, _make_normalized(lambda shifted, total: shifted - call("log", total))),
+    "Hardmax": _Softmax(_hardmax, _hardmax_compute),  # one-hot of the first argmax
 }
 
 
@@ -277,9 +526,18 @@ def _make_softmax_reference(fn: Callable[[np.ndarray, int], np.ndarray]):
     return reference
 
 
-for _name, _fn in _SOFTMAXES.items():
-    define(_name, infer=_softmax_infer, reference=_make_softmax_reference(_fn), attrs={"axis": Int(-1)},
-           inputs=1, fusion=Fusion.REDUCTION, doc=f"{_name} along ``axis`` (opset 13+ semantics).")
+def _make_softmax_compute(softmax: _Softmax):
+    def compute_fn(inputs: list[Tensor], attrs: dict, outputs: list[TensorType]) -> list[Tensor]:
+        (x,), (out,) = inputs, outputs
+        return [softmax.compute(x, normalize_axis(attrs["axis"], x.ndim), out)]
+
+    return compute_fn
+
+
+for _name, _softmax_op in _SOFTMAXES.items():
+    define(_name, infer=_softmax_infer, reference=_make_softmax_reference(_softmax_op.fn), attrs={"axis": Int(-1)},
+           compute=_make_softmax_compute(_softmax_op), schedule=reduction_schedule, inputs=1, fusion=Fusion.REDUCTION,
+           doc=f"{_name} along ``axis`` (opset 13+ semantics).")
 
 
 # ---------------------------------------------------------------- CumSum
@@ -316,8 +574,50 @@ def _cumsum_reference(arrays: list[np.ndarray], attrs: dict) -> list[np.ndarray]
     return [np.ascontiguousarray(y).astype(x.dtype, copy=False)]
 
 
+def _split_at(shape: tuple[int, ...], axis: int) -> tuple[int, int, int]:
+    """``shape`` as (outer, size of ``axis``, inner): element (o, k, i) sits at ``(o * size + k) * inner + i``."""
+    return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
+
+
+def _scalar(name: str, dtype: str) -> Buffer:
+    """A one-element local buffer: a mutable scalar of a hand-written loop nest."""
+    return Buffer(name, dtype, (1,), scope="local")
+
+
+_ZERO = const(0, INDEX)
+
+
+def _cumsum_compute(inputs: list[Tensor], attrs: dict, outputs: list[TensorType]) -> list[Tensor]:
+    """A sequential scan per (outer, inner) line with a scalar accumulator (float16 sums in float32).
+
+    ``exclusive`` stores the running sum before adding the element; ``reverse``
+    walks the line backwards.
+    """
+    (x,) = inputs
+    outer, size, inner = _split_at(x.shape, normalize_axis(attrs["axis"], x.ndim))
+    work = _work_dtype(x.dtype, False)
+    exclusive, reverse = attrs["exclusive"], attrs["reverse"]
+
+    def body(ins: list[Buffer], outs: list[Buffer]) -> Stmt:
+        (src,), (dst,) = ins, outs
+        acc = _scalar("acc", work)
+
+        def step(o: Expr, i: Expr, k: Expr) -> Stmt:
+            at = (o * size + ((size - 1) - k if reverse else k)) * inner + i
+            add = Store(acc, _ZERO, Load(acc, _ZERO, work) + cast(work, Load(src, at, x.dtype)))
+            write = Store(dst, at, cast(x.dtype, Load(acc, _ZERO, work)))
+            return seq(write, add) if exclusive else seq(add, write)
+
+        def line(o: Expr, i: Expr) -> Stmt:
+            return seq(Store(acc, _ZERO, const(0, work)), for_range(size, lambda k: step(o, i, k), "k"))
+
+        return Allocate(acc, for_range(outer, lambda o: for_range(inner, lambda i: line(o, i), "i"), "o"))
+
+    return extern([(x.shape, x.dtype)], [x], body, "cumsum")
+
+
 # A scan is neither a reduction nor injective: TVM classes cumsum as opaque too.
-define("CumSum", infer=_cumsum_infer, reference=_cumsum_reference,
+define("CumSum", infer=_cumsum_infer, reference=_cumsum_reference, compute=_cumsum_compute,
        attrs={"axis": Int(), "exclusive": Int(0), "reverse": Int(0)}, inputs=1, fusion=Fusion.OPAQUE,
        doc="Cumulative sum along ``axis`` (ONNX's axis input is an attribute here).")
 
@@ -357,8 +657,70 @@ def _topk_reference(arrays: list[np.ndarray], attrs: dict) -> list[np.ndarray]:
     return [np.take_along_axis(x, indices, axis=axis), indices]
 
 
+def _comes_before(a: Expr, b: Expr, largest: int) -> Expr:
+    """Whether value ``a`` strictly precedes ``b`` in TopK's order; NaN is the largest value,
+    as in the reference's argsort (equal values are ordered by index elsewhere)."""
+    if largest:
+        before = a > b
+        nan_first = logical_and(_is_nan(a), logical_not(_is_nan(b)))
+    else:
+        before = a < b
+        nan_first = logical_and(logical_not(_is_nan(a)), _is_nan(b))
+    return logical_or(before, nan_first) if is_float(a.dtype) else before
+
+
+def _topk_compute(inputs: list[Tensor], attrs: dict, outputs: list[TensorType]) -> list[Tensor]:
+    """Selection by insertion: each line's outputs hold its best ``k`` elements so far, sorted.
+
+    Element ``j`` enters when fewer than ``k`` are held or it precedes the last
+    held one; it goes after every held element it does not strictly precede
+    (so equal values keep the lower index first), the later ones move down.
+    O(size * k) per line at worst, O(size) when few elements enter.
+    """
+    (x,) = inputs
+    outer, size, inner = _split_at(x.shape, normalize_axis(attrs["axis"], x.ndim))
+    k, largest = attrs["k"], attrs["largest"]
+
+    def body(ins: list[Buffer], outs: list[Buffer]) -> Stmt:
+        (src,), (values, indices) = ins, outs
+        place = _scalar("place", INDEX)
+
+        def line(o: Expr, i: Expr) -> Stmt:
+            def held(p: Expr) -> Expr:  # flat position of the p-th held element
+                return (o * k + p) * inner + i
+
+            def insert(j: Expr) -> Stmt:
+                value = Load(src, (o * size + j) * inner + i, x.dtype)
+                count = minimum(j, k)  # elements held before j arrives
+
+                def count_ahead(p: Expr) -> Stmt:  # the held elements value does not precede stay ahead
+                    stays = logical_not(_comes_before(value, Load(values, held(p), x.dtype), largest))
+                    return If(p < count, If(stays, Store(place, _ZERO, Load(place, _ZERO, INDEX) + 1)))
+
+                find = seq(Store(place, _ZERO, _ZERO), for_range(k, count_ahead, "p"))
+                at = Load(place, _ZERO, INDEX)
+
+                def move_down(r: Expr) -> Stmt:
+                    p = (k - 2) - r  # from the back, so nothing is overwritten before it moves
+                    return If(logical_and(p >= at, p < count), seq(
+                        Store(values, held(p + 1), Load(values, held(p), x.dtype)),
+                        Store(indices, held(p + 1), Load(indices, held(p), INDEX))))
+
+                enters = select(j < k, True, _comes_before(value, Load(values, held(k - 1), x.dtype), largest))
+                return If(enters, seq(find, for_range(k - 1, move_down, "r"),
+                                      Store(values, held(at), value), Store(indices, held(at), j)))
+
+            return for_range(size, insert, "j")
+
+        if k == 0:  # nothing to select (and no last held element to compare with)
+            return seq()
+        return Allocate(place, for_range(outer, lambda o: for_range(inner, lambda i: line(o, i), "i"), "o"))
+
+    return extern([(out.shape, out.dtype) for out in outputs], [x], body, "topk")
+
+
 # Sorting is not a reduction the fusion pass can use: opaque, as in TVM.
-define("TopK", infer=_topk_infer, reference=_topk_reference,
+define("TopK", infer=_topk_infer, reference=_topk_reference, compute=_topk_compute,
        attrs={"k": Int(), "axis": Int(-1), "largest": Int(1), "sorted": Int(1)}, inputs=1, fusion=Fusion.OPAQUE,
        doc="The k largest (or smallest) elements along ``axis`` and their int64 indices "
            "(ONNX's K input is an attribute here).")

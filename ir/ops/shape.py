@@ -3,17 +3,121 @@
 Every op here only moves elements around (``Fusion.INJECTIVE``) and accepts any
 dtype. Shapes, axes and permutations are attributes (ONNX passes some of them
 as constant inputs since opset 13; the frontend turns those into attributes).
+
+Their computes map each output index to the input index it copies: reshapes
+through :func:`reshape_indices` (row-major position kept), transposes through
+:func:`permute_indices`. The data-movement and Resize families share these
+helpers and :func:`injective_schedule`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
+from ..loops.expr import INDEX, Expr, const
+from ..loops.lower import flat_index
+from ..loops.schedule import Schedule, create_schedule
+from ..loops.tensor import Tensor, compute
 from ..types import TensorType
 from .common import broadcast_shapes, normalize_axes, require
+from .compute import broadcast_read
 from .registry import REQUIRED, Fusion, Int, Ints, Str, define
+
+# --- index arithmetic shared by the movement ops ----------------------------
+
+def unflatten(flat: Expr, shape: Sequence[int]) -> tuple[Expr, ...]:
+    """Row-major indices in ``shape`` of the position ``flat`` (``0 <= flat < prod(shape)``)."""
+    out = []
+    for d, dim in enumerate(shape):
+        stride = math.prod(shape[d + 1:])
+        if dim == 1:
+            out.append(const(0, INDEX))
+            continue
+        index = flat // stride if stride != 1 else flat
+        out.append(index % dim if d > 0 else index)
+    return tuple(out)
+
+
+def _reshape_groups(shape: Sequence[int], new_shape: Sequence[int]) -> list[tuple[slice, slice]]:
+    """Runs of dims of ``shape`` and ``new_shape`` with equal products, in order.
+
+    (2, 3, 4) -> (6, 4) gives [(0:2, 0:1), (2:3, 1:2)]: only the first run needs
+    division. Both shapes must hold the same, non-zero number of elements.
+    """
+    groups = []
+    i = j = 0
+    while i < len(shape) or j < len(new_shape):
+        i0, j0, p, q = i, j, 1, 1
+        while True:
+            if i < len(shape) and (p <= q or j == len(new_shape)):
+                p, i = p * shape[i], i + 1
+            else:
+                q, j = q * new_shape[j], j + 1
+            if p == q:
+                break
+        groups.append((slice(i0, i), slice(j0, j)))
+    return groups
+
+
+def reshape_indices(indices: Sequence[Expr], shape: Sequence[int], new_shape: Sequence[int]) -> tuple[Expr, ...]:
+    """Indices in ``new_shape`` of the element at ``indices`` in ``shape`` (same row-major position).
+
+    Only runs of dims that merge or split need division: ``(i, j)`` in (6, 4)
+    is ``(i // 3, i % 3, j)`` in (2, 3, 4).
+    """
+    if math.prod(shape) == 0:  # nothing is ever read
+        return tuple(const(0, INDEX) for _ in new_shape)
+    out: list[Expr] = []
+    for old, new in _reshape_groups(shape, new_shape):
+        flat = flat_index(list(indices[old]), shape[old])
+        out += unflatten(flat, new_shape[new])
+    return tuple(out)
+
+
+def permute_indices(indices: Sequence[Expr], perm: Sequence[int]) -> tuple[Expr, ...]:
+    """Input indices of a transpose by ``perm``: output axis ``k`` is input axis ``perm[k]``."""
+    out: list[Expr] = [const(0, INDEX)] * len(perm)
+    for k, p in enumerate(perm):
+        out[p] = indices[k]
+    return tuple(out)
+
+
+def shifted(indices: Sequence[Expr], axis: int, offset: int) -> tuple[Expr, ...]:
+    """``indices`` with ``offset`` added at ``axis``."""
+    return tuple(i + offset if a == axis else i for a, i in enumerate(indices))
+
+
+def replaced(indices: Sequence[Expr], axis: int, index: Expr) -> tuple[Expr, ...]:
+    """``indices`` with ``index`` at ``axis``."""
+    return tuple(index if a == axis else i for a, i in enumerate(indices))
+
+
+def injective_schedule(outputs: list[Tensor], target) -> Schedule:
+    """Stages tagged ``inline`` inlined; every other stage loops over one fused outer loop
+    (parallel) around its innermost axis (stride 1 in the output, vectorized)::
+
+        for n: for c: for h: for w: ...     ==>     for parallel n.c.h: for vectorized w: ...
+
+    Fusing costs a few divisions per row and keeps LLVM from fully unrolling
+    nests of short loops, which on small tensors made compile times explode.
+    """
+    schedule = create_schedule(outputs)
+    for stage in schedule.stages:
+        if stage.is_extern:
+            continue
+        if stage.op.tag == "inline" and all(stage.tensor is not t for t in outputs):
+            stage.compute_inline()
+            continue
+        while len(stage.leaf) > 2:
+            stage.fuse(stage.leaf[0], stage.leaf[1])
+        if len(stage.leaf) == 2:
+            stage.parallel(stage.leaf[0])
+            stage.vectorize(stage.leaf[1])
+    return schedule
+
 
 # --- Reshape -----------------------------------------------------------------
 
@@ -54,8 +158,15 @@ def _reshape_ref(arrays, attrs):
     return [x.reshape(reshape_target(x.shape, attrs["shape"], attrs["allowzero"]))]
 
 
+def _reshape_compute(inputs, attrs, outputs):
+    """Every reshape-like op: out[i] is the input element at the same row-major position."""
+    (x,), (out,) = inputs, outputs
+    return [compute(out.shape, lambda *i: x[reshape_indices(i, out.shape, x.shape)], "reshape")]
+
+
 define("Reshape", infer=_reshape_infer, reference=_reshape_ref,
        attrs={"shape": Ints(REQUIRED), "allowzero": Int(0)}, fusion=Fusion.INJECTIVE,
+       compute=_reshape_compute, schedule=injective_schedule,
        doc="Reshape to `shape` (0 copies the input dim unless allowzero, -1 is inferred).")
 
 
@@ -79,7 +190,8 @@ def _flatten_ref(arrays, attrs):
 
 
 define("Flatten", infer=_flatten_infer, reference=_flatten_ref, attrs={"axis": Int(1)},
-       fusion=Fusion.INJECTIVE, doc="Flatten to 2-D: dims before `axis` form rows, the rest columns.")
+       fusion=Fusion.INJECTIVE, compute=_reshape_compute, schedule=injective_schedule,
+       doc="Flatten to 2-D: dims before `axis` form rows, the rest columns.")
 
 
 # --- Transpose ---------------------------------------------------------------
@@ -103,8 +215,15 @@ def _transpose_ref(arrays, attrs):
     return [np.transpose(x, _perm(x.ndim, attrs["perm"]))]
 
 
+def _transpose_compute(inputs, attrs, outputs):
+    (x,), (out,) = inputs, outputs
+    perm = _perm(x.ndim, attrs["perm"])
+    return [compute(out.shape, lambda *i: x[permute_indices(i, perm)], "transpose")]
+
+
 define("Transpose", infer=_transpose_infer, reference=_transpose_ref, attrs={"perm": Ints(None)},
-       fusion=Fusion.INJECTIVE, doc="Permute dims by `perm` (default: reverse them).")
+       fusion=Fusion.INJECTIVE, compute=_transpose_compute, schedule=injective_schedule,
+       doc="Permute dims by `perm` (default: reverse them).")
 
 
 # --- Squeeze / Unsqueeze -----------------------------------------------------
@@ -140,11 +259,13 @@ def _reshaper(shape_fn):
 
 _sq_infer, _sq_ref = _reshaper(_squeeze_shape)
 define("Squeeze", infer=_sq_infer, reference=_sq_ref, attrs={"axes": Ints(None)},
-       fusion=Fusion.INJECTIVE, doc="Drop the size-1 dims `axes` (default: every size-1 dim).")
+       fusion=Fusion.INJECTIVE, compute=_reshape_compute, schedule=injective_schedule,
+       doc="Drop the size-1 dims `axes` (default: every size-1 dim).")
 
 _unsq_infer, _unsq_ref = _reshaper(_unsqueeze_shape)
 define("Unsqueeze", infer=_unsq_infer, reference=_unsq_ref, attrs={"axes": Ints(REQUIRED)},
-       fusion=Fusion.INJECTIVE, doc="Insert size-1 dims at `axes` (positions in the output).")
+       fusion=Fusion.INJECTIVE, compute=_reshape_compute, schedule=injective_schedule,
+       doc="Insert size-1 dims at `axes` (positions in the output).")
 
 
 # --- Expand ------------------------------------------------------------------
@@ -165,8 +286,14 @@ def _expand_ref(arrays, attrs):
     return [np.broadcast_to(x, _expand_shape(x.shape, attrs["shape"])).copy()]
 
 
+def _expand_compute(inputs, attrs, outputs):
+    (x,), (out,) = inputs, outputs
+    return [compute(out.shape, lambda *i: broadcast_read(x, i, out.shape), "expand")]
+
+
 define("Expand", infer=_expand_infer, reference=_expand_ref, attrs={"shape": Ints(REQUIRED)},
-       fusion=Fusion.INJECTIVE, doc="Broadcast to `shape` (bidirectionally: 1-dims of `shape` keep the input's).")
+       fusion=Fusion.INJECTIVE, compute=_expand_compute, schedule=injective_schedule,
+       doc="Broadcast to `shape` (bidirectionally: 1-dims of `shape` keep the input's).")
 
 
 # --- DepthToSpace / SpaceToDepth --------------------------------------------
@@ -202,7 +329,7 @@ def _space_to_depth_plan(x: TensorType, attrs) -> tuple[tuple, tuple, tuple]:
 
 
 def _block_shuffle(plan_fn):
-    """Inference and reference of a reshape-transpose-reshape op planned by ``plan_fn``."""
+    """Inference, reference and compute of a reshape-transpose-reshape op planned by ``plan_fn``."""
     def infer(types, attrs):
         (x,) = types
         return [x.with_shape(plan_fn(x, attrs)[2])]
@@ -212,14 +339,27 @@ def _block_shuffle(plan_fn):
         split, perm, out = plan_fn(TensorType.of(x), attrs)
         return [np.ascontiguousarray(x.reshape(split).transpose(perm)).reshape(out)]
 
-    return infer, reference
+    def compute_fn(inputs, attrs, outputs):
+        (x,) = inputs
+        split, perm, out = plan_fn(TensorType(x.dtype, x.shape), attrs)
+        transposed = tuple(split[p] for p in perm)
+
+        def element(*i):
+            moved = permute_indices(reshape_indices(i, out, transposed), perm)
+            return x[reshape_indices(moved, split, x.shape)]
+
+        return [compute(out, element, "shuffle")]
+
+    return infer, reference, compute_fn
 
 
-_d2s_infer, _d2s_ref = _block_shuffle(_depth_to_space_plan)
+_d2s_infer, _d2s_ref, _d2s_compute = _block_shuffle(_depth_to_space_plan)
 define("DepthToSpace", infer=_d2s_infer, reference=_d2s_ref,
        attrs={"blocksize": Int(REQUIRED), "mode": Str("DCR")}, fusion=Fusion.INJECTIVE,
+       compute=_d2s_compute, schedule=injective_schedule,
        doc="Move channel blocks into blocksize x blocksize spatial tiles (mode DCR or CRD).")
 
-_s2d_infer, _s2d_ref = _block_shuffle(_space_to_depth_plan)
+_s2d_infer, _s2d_ref, _s2d_compute = _block_shuffle(_space_to_depth_plan)
 define("SpaceToDepth", infer=_s2d_infer, reference=_s2d_ref, attrs={"blocksize": Int(REQUIRED)},
-       fusion=Fusion.INJECTIVE, doc="Move blocksize x blocksize spatial tiles into channels.")
+       fusion=Fusion.INJECTIVE, compute=_s2d_compute, schedule=injective_schedule,
+       doc="Move blocksize x blocksize spatial tiles into channels.")

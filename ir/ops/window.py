@@ -16,16 +16,27 @@ Rules (ONNX, as onnxruntime implements them):
 * ``SAME_UPPER`` / ``SAME_LOWER``: output ``ceil(L / s)``, total padding
   ``max(0, (out - 1) * s + K - L)``, the odd element at the end (UPPER) or the
   beginning (LOWER). ``VALID``: no padding.
+
+Native code (the ops' compute definitions) uses the same :class:`Window`
+through a :class:`Staging`: a padded copy of the input, split by stride
+phase, that every kernel position reads contiguously and without conditions
+(see the class docstring); :func:`schedule_windowed` is the loop order all
+windowed ops share.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 
+from ..loops.expr import INDEX, Expr, Load, const
+from ..loops.schedule import Schedule, create_schedule
+from ..loops.stmt import Stmt, Store, for_range, seq
+from ..loops.tensor import Tensor, extern
 from .common import require
 
 AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
@@ -163,3 +174,274 @@ def taps(padded: np.ndarray, window: Window) -> Iterator[tuple[tuple[int, ...], 
     (trailing axes of shape ``window.out``) that this kernel position reads."""
     for offset in itertools.product(*(range(k) for k in window.kernel)):
         yield offset, padded[(Ellipsis, *tap_slices(window, offset))]
+
+
+# --- Native code: the staged input and the wide output ------------------------------------------
+
+# Wide positions per block of the schedule: a block of the wide output and the staged input it
+# reads stay in L1 while all input channels and kernel positions accumulate into it.
+MAX_BLOCK = 4096
+# Wide positions come in whole chunks of this many (whole float32 vectors), except for tiny outputs.
+CHUNK = 8
+# Tag of the wide compute stage, which :func:`schedule_windowed` looks for.
+WIDE = "window_wide"
+
+
+@dataclass(frozen=True)
+class Staging:
+    """How native code reads a window's input: a staged copy, read at stride 1 without conditions.
+
+    Along each spatial axis, the padded input position ``v = i * s + ph`` (``s``
+    the stride) is stored at phase ``ph``, row ``i``. The staged copy has shape
+    ``(N, C, phases, size)``: per channel and phase, the rows of all axes
+    flattened row-major (:attr:`row_strides`), then padding. Output position
+    ``o`` and kernel position ``t`` read ``v = o * s + t * d``, which is phase
+    ``(t * d) % s``, row ``o + (t * d) // s``; flattened, that is the *wide*
+    position ``q = sum(o * row_stride)`` (:meth:`position`) plus an offset that
+    depends on ``t`` only (:meth:`tap`). So a compute over ``q`` in
+    ``[0, wide)`` reads the copy at stride 1; the ``q`` that are no output
+    position (a row past the output size) are computed and never read back.
+    Only the phases some kernel position reads are stored (:attr:`phases`:
+    one for a strided 1x1 window).
+
+    ``upsample`` inserts ``u - 1`` zeros between input elements (ConvTranspose,
+    as a convolution over its upsampled input); it is 1 for every other op.
+
+    >>> w = resolve_window((6,), (3,), {"auto_pad": "NOTSET", "pads": (1, 1), "strides": (2,), "dilations": None})
+    >>> st = plan_staging((6,), w)
+    >>> st.phases, st.rows, st.wide, st.size    # padded positions 0, 2, 4, 6 and 1, 3, 5, 7
+    ((2,), (4,), 3, 4)
+    """
+
+    spatial: tuple[int, ...]
+    window: Window
+    upsample: tuple[int, ...]
+    phases: tuple[int, ...]
+    rows: tuple[int, ...]
+    wide: int
+
+    @property
+    def num_phases(self) -> int:
+        return math.prod(self.phases)
+
+    @property
+    def row_strides(self) -> tuple[int, ...]:
+        return tuple(math.prod(self.rows[axis + 1:]) for axis in range(len(self.rows)))
+
+    @property
+    def max_offset(self) -> int:
+        """The offset of the last kernel position (the largest one)."""
+        w = self.window
+        return sum((k - 1) * d // s * rs for k, d, s, rs in zip(w.kernel, w.dilations, w.strides, self.row_strides))
+
+    @property
+    def size(self) -> int:
+        """Staged elements per channel and phase: all rows, and room for every wide position's reads."""
+        return max(math.prod(self.rows), self.wide + self.max_offset)
+
+    def position(self, out: Sequence[Expr]) -> Expr:
+        """The wide position of output position ``out`` (one index per spatial axis)."""
+        q: Expr = const(0, INDEX)
+        for o, stride in zip(out, self.row_strides):
+            q = q + o * stride
+        return q
+
+    def tap(self, taps: Sequence[Expr]) -> tuple[Expr, Expr]:
+        """(phase, offset) read by kernel position ``taps``: the staged element is ``[n, c, phase, q + offset]``."""
+        w = self.window
+        phase: Expr = const(0, INDEX)
+        offset: Expr = const(0, INDEX)
+        for t, d, s, phases, stride in zip(taps, w.dilations, w.strides, self.phases, self.row_strides):
+            phase = phase * phases + (t * d) % s
+            offset = offset + (t * d) // s * stride
+        return phase, offset
+
+
+def wide_size(valid: int) -> int:
+    """``valid`` wide positions rounded up to whole chunks (:data:`CHUNK`), unless there are fewer.
+
+    Past :data:`MAX_BLOCK` positions, also to whole blocks (multiples of two
+    chunks) of at most MAX_BLOCK, so that the schedules split without bounds
+    checks.
+    """
+    if valid <= CHUNK:
+        return valid
+    if valid <= MAX_BLOCK:
+        return -(-valid // CHUNK) * CHUNK
+    blocks = -(-valid // MAX_BLOCK)
+    block = -(-valid // blocks)
+    return blocks * (-(-block // (2 * CHUNK)) * 2 * CHUNK)
+
+
+def _largest_divisor(n: int, at_most: int) -> int:
+    return next(d for d in range(max(1, min(n, at_most)), 0, -1) if n % d == 0)
+
+
+def wide_block(wide: int, unit: int) -> int:
+    """The largest multiple of ``unit`` that divides ``wide`` (itself a multiple) and is at most MAX_BLOCK."""
+    return unit * _largest_divisor(wide // unit, MAX_BLOCK // unit)
+
+
+def plan_staging(spatial: Sequence[int], window: Window, upsample: Sequence[int] | None = None) -> Staging:
+    """The staging of ``window`` over inputs of spatial sizes ``spatial`` (upsampled by ``upsample``)."""
+    w = window
+    phases = tuple(max((t * d) % s for t in range(k)) + 1 for k, d, s in zip(w.kernel, w.dilations, w.strides))
+    rows = tuple(o + (k - 1) * d // s for o, k, d, s in zip(w.out, w.kernel, w.dilations, w.strides))
+    row_strides = tuple(math.prod(rows[axis + 1:]) for axis in range(len(rows)))
+    valid = sum((o - 1) * rs for o, rs in zip(w.out, row_strides)) + 1
+    return Staging(tuple(spatial), window, tuple(upsample or (1,) * w.rank), phases, rows, wide_size(valid))
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Input elements ``x0 + dx * j`` stored at rows ``i0 + di * j`` of one phase, for ``j < count``."""
+
+    count: int
+    x0: int = 0
+    dx: int = 0
+    i0: int = 0
+    di: int = 0
+
+
+def _axis_runs(size: int, pad: int, upsample: int, stride: int, phases: int, rows: int) -> list[_Run]:
+    """Per stored phase, the input elements along one axis that the staged copy holds (the rest is padding)."""
+    runs = []
+    for phase in range(phases):
+        pairs = [(x, (x * upsample + pad) // stride) for x in range(size)
+                 if x * upsample + pad >= 0 and (x * upsample + pad) % stride == phase
+                 and (x * upsample + pad) // stride < rows]
+        if len(pairs) < 2:
+            runs.append(_Run(1, pairs[0][0], 0, pairs[0][1], 0) if pairs else _Run(0))
+            continue
+        (x0, i0), (x1, i1) = pairs[:2]
+        run = _Run(len(pairs), x0, x1 - x0, i0, i1 - i0)
+        assert all(p == (x0 + run.dx * j, i0 + run.di * j) for j, p in enumerate(pairs)), "not an arithmetic run"
+        runs.append(run)
+    return runs
+
+
+def stage_input(x: Tensor, staging: Staging, pad_value: float, dtype: str | None = None,
+                element: Callable[[Expr], Expr] | None = None, name: str = "staged") -> Tensor:
+    """The staged copy of ``x`` (N, C, spatial...): ``element(x)`` in ``dtype``, ``pad_value`` elsewhere.
+
+    A hand-written nest: fill with ``pad_value`` (unless the input covers the
+    copy), then per phase one nest copying the input rows that phase holds,
+    with no condition inside. The loops over channels and all but the last
+    axis are one loop: LLVM fully unrolls short loops, and a nest of them
+    costs far more compile time than it gains.
+    """
+    n, c = x.shape[:2]
+    dtype = dtype or x.dtype
+    element = element or (lambda v: v)
+    w = staging.window
+    runs = [_axis_runs(*axis) for axis in zip(staging.spatial, w.pads_begin, staging.upsample, w.strides,
+                                                staging.phases, staging.rows)]
+    phases = list(itertools.product(*runs))
+    shape = (n, c, staging.num_phases, staging.size)
+    in_strides = tuple(math.prod(staging.spatial[axis + 1:]) for axis in range(w.rank))
+    plane = math.prod(staging.spatial)
+    covered = staging.size == math.prod(staging.rows) and all(
+        run.count == rows for axis_runs, rows in zip(runs, staging.rows) for run in axis_runs)
+
+    def body(inputs, outputs) -> Stmt:
+        src, dst = inputs[0], outputs[0]
+        fill = None if covered else for_range(math.prod(shape), lambda i: Store(dst, i, const(pad_value, dtype)),
+                                              "fill")
+
+        def copy(phase: int, axis_runs: tuple[_Run, ...]) -> Stmt | None:
+            if any(run.count == 0 for run in axis_runs):
+                return None  # the phase holds no input element
+            *outer, last = axis_runs
+
+            def row(r: Expr) -> Stmt:
+                at_src: Expr = const(0, INDEX)
+                at_dst: Expr = const(0, INDEX)
+                for axis in range(len(outer) - 1, -1, -1):
+                    run, j, r = outer[axis], r % outer[axis].count, r // outer[axis].count
+                    at_src = at_src + (run.x0 + run.dx * j) * in_strides[axis]
+                    at_dst = at_dst + (run.i0 + run.di * j) * staging.row_strides[axis]
+                at_src = at_src + r * plane + last.x0
+                at_dst = at_dst + (r * staging.num_phases + phase) * staging.size + last.i0
+                return for_range(last.count, lambda j: Store(
+                    dst, at_dst + last.di * j, element(Load(src, at_src + last.dx * j, x.dtype))), "j")
+
+            return for_range(n * c * math.prod(run.count for run in outer), row, "row")
+
+        return seq(fill, *(copy(p, axis_runs) for p, axis_runs in enumerate(phases)))
+
+    return extern([(shape, dtype)], [x], body, name)[0]
+
+
+def schedule_windowed(outputs: list[Tensor], target, register_block: bool = False) -> Schedule:
+    """The loop order of a windowed op's wide stage (tagged :data:`WIDE`, axes ``(n, c, q)`` + reductions).
+
+    ::
+
+        for n: for c: for q: for taps...: wide[n,c,q] (+)= staged[...]      (the naive nest)
+        ==>
+        for n: for q.b: for c (parallel): for taps (fused): for q.i (vectorized): wide[n,c,q] (+)= staged[...]
+
+    The reductions (input channels, kernel positions) run outside a stride-1
+    loop over a block of wide positions (``q.b``, one when all fit in L1),
+    which accumulates in place. With ``register_block`` (convolutions, where
+    all output channels read the same input), a tile of up to 4 output
+    channels by two vectors of wide positions is innermost instead::
+
+        for n: for q.b: for c.o (parallel): for q.o: for rc: for taps...:
+          for c.i (unrolled): for q.i (vectorized): wide[n,c,q] += staged[...] * w[...]
+
+    so that LLVM keeps the tile's sums in registers across the reductions and
+    loads each input vector once for all its output channels. Wide stages of
+    fewer than a chunk of positions keep the reductions innermost (a scalar
+    accumulator). Stages tagged ``inline`` are inlined.
+    """
+    schedule = create_schedule(outputs)
+    lanes = target.vector_lanes(4) if target is not None else 4
+    for stage in schedule.stages:
+        if stage.is_extern or any(stage.tensor is t for t in outputs):
+            continue
+        if stage.op.tag == "inline":
+            stage.compute_inline()
+        elif stage.op.tag == WIDE:
+            if stage.op.axes[2].extent % CHUNK:
+                stage.parallel(stage.op.axes[1])
+            elif register_block:
+                _register_blocked(stage, lanes)
+            else:
+                _vectorized(stage)
+    return schedule
+
+
+def _split_blocks(stage, q, unit: int):
+    """Split ``q`` into blocks of at most MAX_BLOCK positions (None and ``q`` when one block holds all)."""
+    block = wide_block(q.extent, unit)
+    return stage.split(q, block) if block < q.extent else (None, q)
+
+
+def _vectorized(stage) -> None:
+    n, c, q = stage.op.axes
+    reductions = stage.op.reduce_axes
+    q_block, q_inner = _split_blocks(stage, q, CHUNK)
+    stage.reorder(*[axis for axis in (n, q_block, c, *reductions, q_inner) if axis is not None])
+    # One loop over all reductions: LLVM would otherwise fully unroll the short kernel loops
+    # around the vectorized one, which costs compile time and gains nothing.
+    reduction = reductions[0]
+    for axis in reductions[1:]:
+        reduction = stage.fuse(reduction, axis)
+    stage.parallel(c)
+    stage.vectorize(q_inner)
+
+
+def _register_blocked(stage, lanes: int) -> None:
+    n, c, q = stage.op.axes
+    chunk = 2 * CHUNK if lanes >= CHUNK and q.extent % (2 * CHUNK) == 0 else CHUNK
+    q_block, q_rest = _split_blocks(stage, q, chunk)
+    q_outer, q_inner = stage.split(q_rest, chunk)
+    channels = _largest_divisor(c.extent, 4)
+    c_outer, c_inner = stage.split(c, channels) if channels > 1 else (c, None)
+    order = (n, q_block, c_outer, q_outer, *stage.op.reduce_axes, c_inner, q_inner)
+    stage.reorder(*[axis for axis in order if axis is not None])
+    if c_inner is not None:
+        stage.unroll(c_inner)
+    stage.parallel(c_outer)
+    stage.vectorize(q_inner)

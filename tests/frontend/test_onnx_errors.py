@@ -179,3 +179,16 @@ def test_shape_subgraphs_fold_at_import():
     assert [n.op for n in graph.nodes] == ["Add"]
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     np.testing.assert_array_equal(ember.reference(model)(x)[0], x + 1)
+
+
+def test_input_values_fix_an_input():
+    model = model_of([helper.make_node("Reshape", ["x", "s"], ["y"], name="rs")],
+                     [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+                      helper.make_tensor_value_info("s", TensorProto.INT64, [2])],
+                     [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    ref = ember.reference(model, input_values={"s": np.array([3, 2])})
+    assert ref.input_names == ["x"]
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(ref(x)[0], x.reshape(3, 2))
+    with pytest.raises(ember.InputError, match="input_values gives i32"):
+        ember.reference(model, input_values={"s": np.array([3, 2], np.int32)})

@@ -1,0 +1,111 @@
+"""Timing ember against the reference executor and onnxruntime, in one process, interleaved.
+
+The result follows the benchmark contract of DESIGN.md::
+
+    {"model": ..., "cpu": ..., "threads": N,
+     "results": {"ember": {"median_s": ..., "min_s": ..., "runs": N}, "onnxruntime": {...}, "reference": {...}},
+     "ratios": {"onnxruntime/ember": ..., "reference/ember": ...}}
+
+Each round runs every runner once, in turn, so that a noisy machine slows
+them alike; medians and minima are over rounds.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+
+from ember.ir.errors import EmberError
+
+RUNNERS = ("reference", "onnxruntime")
+
+
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def onnxruntime_runner(model: Any, threads: int) -> Callable[[dict], list]:
+    """A callable running ``model`` (path or ModelProto) in onnxruntime's CPU provider."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise EmberError("onnxruntime is not installed: pip install onnxruntime (or ember[dev])") from None
+    import onnx
+
+    data = model.SerializeToString() if isinstance(model, onnx.ModelProto) else open(model, "rb").read()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    return lambda feeds: session.run(None, feeds)
+
+
+def bench(model: Any, *, compare: Sequence[str] = RUNNERS, threads: int = 1, repeat: int = 10, warmup: int = 1,
+          target: str = "host", input_shapes: Mapping[str, Sequence[int]] | None = None,
+          progress: Callable[[str], None] | None = None) -> dict:
+    """Time ember (compiled) against the runners in ``compare``; returns the contract's dict."""
+    import ember
+    from ember.examples import resolve_model
+
+    model = resolve_model(model)
+    unknown = set(compare) - set(RUNNERS)
+    if unknown:
+        raise EmberError(f"unknown runner(s) {', '.join(sorted(unknown))}; choose from {', '.join(RUNNERS)}")
+    module = ember.compile(model, target=target, num_threads=threads, input_shapes=input_shapes)
+    feeds = module.random_feeds()
+    runners: dict[str, Callable[[dict], Any]] = {"ember": module.run}
+    if "reference" in compare:
+        runners["reference"] = ember.reference(module.graph).run
+    if "onnxruntime" in compare:
+        if not isinstance(model, (str, os.PathLike)) and type(model).__name__ != "ModelProto":
+            raise EmberError("onnxruntime can only be compared on an ONNX model")
+        runners["onnxruntime"] = onnxruntime_runner(model, threads)
+    for name, run in runners.items():
+        for _ in range(warmup):
+            run(feeds)
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for r in range(repeat):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run(feeds)
+            times[name].append(time.perf_counter() - start)
+        if progress:
+            progress(f"round {r + 1}/{repeat}")
+    results = {name: {"median_s": statistics.median(t), "min_s": min(t), "runs": len(t)} for name, t in times.items()}
+    ember_median = results["ember"]["median_s"]
+    return {
+        "model": str(model),
+        "cpu": cpu_name(),
+        "threads": threads,
+        "target": str(module.target),
+        "compile_s": module.stats()["compile_s"],
+        "results": results,
+        "ratios": {f"{name}/ember": results[name]["median_s"] / ember_median for name in runners if name != "ember"},
+    }
+
+
+def format_table(report: dict) -> str:
+    """The report as a text table: median, min, runs, and each runner's time over ember's."""
+    lines = [f"model: {report['model']}", f"cpu: {report['cpu']}   threads: {report['threads']}",
+             f"target: {report['target']}   compile: {report['compile_s']:.2f} s", "",
+             f"{'runner':<12} {'median ms':>11} {'min ms':>11} {'runs':>5} {'x ember':>8}"]
+    ember_median = report["results"]["ember"]["median_s"]
+    for name, r in report["results"].items():
+        lines.append(f"{name:<12} {r['median_s'] * 1e3:>11.3f} {r['min_s'] * 1e3:>11.3f} {r['runs']:>5} "
+                     f"{r['median_s'] / ember_median:>8.2f}")
+    return "\n".join(lines)
+
+
+__all__ = ["bench", "format_table", "cpu_name"]

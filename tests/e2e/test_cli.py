@@ -1,0 +1,61 @@
+"""The ember command line, run as a user runs it."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from ember.cli import main
+
+
+def small_model(path):
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_run_reference_prints_outputs_and_timing(tmp_path, capsys):
+    model = small_model(tmp_path / "m.onnx")
+    x = np.array([[-1, 2, -3], [4, -5, 6]], np.float32)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["run", str(model), "--executor", "reference", "--input", f"x={tmp_path / 'x.npy'}"]) == 0
+    out = capsys.readouterr().out
+    assert "y: float32[2, 3]  [0, 2, 0, 4, 0, 6]" in out
+    assert "time: median" in out
+
+
+def test_ir_prints_parseable_text(tmp_path, capsys):
+    from ember.ir import parse
+
+    model = small_model(tmp_path / "m.onnx")
+    assert main(["ir", str(model)]) == 0
+    graph = parse(capsys.readouterr().out)
+    assert [n.op for n in graph.nodes] == ["Relu"]
+
+
+def test_errors_exit_nonzero_with_a_message(tmp_path, capsys):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    assert main(["run", str(bad)]) == 1
+    assert "ember: error: ModelError" in capsys.readouterr().err
+
+
+def test_bench_json_follows_the_contract(tmp_path):
+    model = small_model(tmp_path / "m.onnx")
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, "-m", "ember", "bench", str(model), "--repeat", "3",
+                             "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert set(report) >= {"model", "cpu", "threads", "results", "ratios"}
+    assert set(report["results"]) == {"ember", "reference", "onnxruntime"}
+    assert report["results"]["ember"]["runs"] == 3
+    assert set(report["ratios"]) == {"onnxruntime/ember", "reference/ember"}
+    assert "median ms" in result.stdout

@@ -1,0 +1,53 @@
+"""The index simplifier: folding, identities, and range facts."""
+
+from ember.ir.loops import Var, const, simplify
+from ember.ir.loops.expr import Binary, Compare, Const
+from ember.ir.loops.printer import print_expr
+
+
+def text(e, ranges=None):
+    return print_expr(simplify(e, ranges))
+
+
+def test_constants_and_identities():
+    i = Var("i")
+    assert text(const(3, "int64") * 4 + 2) == "14"
+    assert text(i * 1 + 0) == "i"
+    assert text(i * 0 + 5) == "5"
+    assert text((i + 2) + 3) == "(i + 5)"
+    assert text((i * 2) * 3) == "(i * 6)"
+    assert text(i // 1) == "i" and text(i % 1) == "0"
+
+
+def test_division_cancels_with_ranges():
+    o, n = Var("o"), Var("n")
+    ranges = {o: (0, 9), n: (0, 3)}
+    e = o * 4 + n
+    assert text(e // 4, ranges) == "o"
+    assert text(e % 4, ranges) == "n"
+    assert text(n // 4, ranges) == "0"
+    # without knowing n < 4 nothing cancels
+    assert text(e // 4) == "(((o * 4) + n) // 4)"
+
+
+def test_comparisons_decided_by_ranges():
+    o, n = Var("o"), Var("n")
+    ranges = {o: (0, 2), n: (0, 4)}
+    assert text(o * 5 + n < 15, ranges) == "True"
+    assert text(o * 5 + n < 12, ranges) == "(((o * 5) + n) < 12)"
+    assert text(n >= 0, ranges) == "True"
+    assert text(n > 4, ranges) == "False"
+
+
+def test_floats_are_not_folded():
+    x = Var("x", "float32")
+    e = Binary("add", const(0.1, "float32"), const(0.2, "float32"), "float32")
+    assert isinstance(simplify(e), Binary)
+    assert isinstance(simplify(Compare("lt", x, x)), Compare)
+    assert isinstance(simplify(const(1, "int64")), Const)
+
+
+def test_div_mod_recombination_cancels():
+    f = Var("f")
+    assert text((f // 7) * 7 + f % 7) == "f"
+    assert text((f // 7) * 6 + f % 7) == "(((f // 7) * 6) + (f % 7))"
