@@ -46,6 +46,7 @@ class Stage:
         self.relations: list[Split | Fuse] = []
         self.annotations: dict[IterVar, str] = {}
         self.inlined = False
+        self.attach: tuple["Stage", IterVar] | None = None
 
     def _check_leaf(self, *axes: IterVar) -> None:
         for ax in axes:
@@ -145,6 +146,29 @@ class Stage:
             raise ScheduleError(f"cannot inline {self.tensor.name}: only plain computes inline")
         self.inlined = True
 
+    def compute_at(self, consumer: "Stage", axis: IterVar) -> None:
+        """Compute the tile of this stage that ``consumer`` needs inside its loop over ``axis``.
+
+        ::
+
+            for i: t[i] = f(x[i])                 for i.o:
+            for i.o:                     ==>        for r in 0..4: t_local[r] = f(x[i.o*4 + r])
+              for i.i: y[..] = g(t[i.o*4 + i.i])    for i.i: y[..] = g(t_local[i.i])
+
+        The tile (region) is inferred from the consumer's reads; its size must
+        be static (reads affine in the inner loops; otherwise the whole
+        tensor is recomputed per iteration). This stage keeps its own loop
+        order over the tile; splits and fuses of it are not supported.
+        """
+        if self.is_extern or self.inlined:
+            raise ScheduleError(f"cannot attach {self.tensor.name}: only plain computes can be attached")
+        if self.relations:
+            raise ScheduleError(f"cannot attach {self.tensor.name}: it was split or fused")
+        consumer._check_leaf(axis)
+        if consumer.attach is not None:
+            raise ScheduleError("cannot attach into a stage that is itself attached")
+        self.attach = (consumer, axis)
+
     def __repr__(self) -> str:
         return f"Stage({self.tensor.name}: {[a.name for a in self.leaf]})"
 
@@ -170,11 +194,40 @@ class Schedule:
         self.stages = [Stage(t) for t in order]
         self._by_tensor = {id(s.tensor): s for s in self.stages}
 
+    def cache_read(self, tensor: Tensor, readers: Sequence[Tensor]) -> Tensor:
+        """See :func:`cache_read`."""
+        return cache_read(self, tensor, readers)
+
     def __getitem__(self, tensor: Tensor) -> Stage:
         try:
             return self._by_tensor[id(tensor)]
         except KeyError:
             raise ScheduleError(f"{tensor.name} is not a compute stage of this schedule") from None
+
+
+def cache_read(schedule: "Schedule", tensor: Tensor, readers: Sequence[Tensor]) -> Tensor:
+    """A copy of ``tensor`` that ``readers`` read instead; attach it with ``compute_at`` to pack tiles.
+
+    ::
+
+        for i: for k: C[i] += A[i, k] * B[k]      s.cache_read(B, [C]); compute_at(C, i)
+                                          ==>  for i: { for k: B_local[k] = B[k]; for k: C[i] += A[i,k] * B_local[k] }
+    """
+    from .tensor import TensorRead, compute
+    from .visit import post_order
+
+    cache = compute(tensor.shape, lambda *i: tensor[i], f"{tensor.name}.cache")
+    for reader in readers:
+        stage = schedule[reader]
+        if stage.is_extern:
+            raise ScheduleError("cannot redirect the reads of an extern stage")
+        stage.op.body = post_order(stage.op.body, lambda e: (
+            cache[e.indices] if isinstance(e, TensorRead) and e.tensor is tensor else e))
+    new = Stage(cache)
+    position = min(schedule.stages.index(schedule[r]) for r in readers)
+    schedule.stages.insert(position, new)
+    schedule._by_tensor[id(cache)] = new
+    return cache
 
 
 def create_schedule(outputs: Tensor | Sequence[Tensor]) -> Schedule:

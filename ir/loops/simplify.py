@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from .expr import Binary, Compare, Const, Expr, Not, Select, Var, const, is_float
+from .expr import Binary, Compare, Const, Expr, Not, Select, Var, children, const, is_float
 from .visit import post_order
 
 Range = tuple[int, int]
@@ -45,6 +45,28 @@ def bounds(e: Expr, ranges: Mapping[Var, Range]) -> Range | None:
                 return a
             return 0, b[0] - 1
     return None
+
+
+def same(a: Expr, b: Expr) -> bool:
+    """Structural equality of two expressions (variables by identity)."""
+    if a is b:
+        return True
+    if type(a) is not type(b) or a.dtype != b.dtype:
+        return False
+    if isinstance(a, Const):
+        return a.value == b.value
+    if isinstance(a, Var):
+        return False
+    if isinstance(a, (Binary, Compare)) and a.op != b.op:
+        return False
+    from .expr import Call, Load
+
+    if isinstance(a, Call) and a.name != b.name:
+        return False
+    if isinstance(a, Load) and a.buffer is not b.buffer:
+        return False
+    ca, cb = children(a), children(b)
+    return len(ca) == len(cb) and all(same(x, y) for x, y in zip(ca, cb))
 
 
 def _int_const(e: Expr) -> int | None:
@@ -96,8 +118,13 @@ def _simplify_binary(e: Binary, ranges: Mapping[Var, Range]) -> Expr:
     elif op == "sub":
         if cb == 0:
             return a
-        if a is b:
+        if same(a, b):
             return const(0, e.dtype)
+        if isinstance(a, Binary) and a.op == "add":  # (x + y) - x -> y, (x + y) - y -> x
+            if same(a.a, b):
+                return a.b
+            if same(a.b, b):
+                return a.a
     elif op == "mul":
         if ca == 0 or cb == 0:
             return const(0, e.dtype)

@@ -146,3 +146,53 @@ def test_reduction_over_no_axes_is_the_element():
     y = compute((3,), lambda i: reduce_sum(x[i] * 2.0, ()), "y")
     (out,) = compile_kernel(lower(create_schedule(y), [x]))(np.array([1, 2, 3], np.float32))
     np.testing.assert_array_equal(out, [2, 4, 6])
+
+
+def test_compute_at_packs_a_tile_of_the_producer():
+    a, b, c = matmul(12, 8, 20)
+    s = create_schedule(c)
+    i, j, r = s[c].leaf
+    jo, ji = s[c].split(j, 8)
+    s[c].reorder(jo, i, r, ji)
+    packed = s.cache_read(b, [c])
+    s[packed].compute_at(s[c], jo)
+    kernel = lower(s, [a, b])
+    text = str(kernel)
+    assert not kernel.workspaces
+    assert "allocate B.cache.tile: f32[8,8]" in text  # k x 8 columns, repacked once per column block
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((12, 8)).astype(np.float32)
+    B = rng.standard_normal((8, 20)).astype(np.float32)
+    (C,) = compile_kernel(kernel)(A, B)
+    np.testing.assert_allclose(C, A @ B, rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=10, deadline=None, derandomize=True, database=None)
+@given(n=st.integers(2, 30), factor=st.integers(1, 8), shift=st.integers(0, 2))
+def test_compute_at_with_stencil_reads_and_ragged_splits(n, factor, shift):
+    x = placeholder((n + 2,), "float32", "x")
+    t = compute((n + 2,), lambda i: x[i] * 2.0, "t")
+    y = compute((n,), lambda i: t[i] + t[i + shift], "y")
+    s = create_schedule(y)
+    o, _ = s[y].split(s[y].leaf[0], factor)
+    s[t].compute_at(s[y], o)
+    kernel = lower(s, [x])
+    X = np.arange(n + 2, dtype=np.float32)
+    (Y,) = compile_kernel(kernel)(X)
+    np.testing.assert_array_equal(Y, 2 * X[:n] + 2 * X[shift:shift + n])
+
+
+def test_compute_at_of_a_reduction_and_errors():
+    x = placeholder((6, 5), "float32", "x")
+    k = reduce_axis(5, "k")
+    total = compute((6,), lambda i: reduce_sum(x[i, k], k), "total")
+    y = compute((6, 5), lambda i, j: x[i, j] / total[i], "y")
+    s = create_schedule(y)
+    s[total].compute_at(s[y], s[y].leaf[0])
+    X = np.random.default_rng(0).uniform(1, 2, (6, 5)).astype(np.float32)
+    (Y,) = compile_kernel(lower(s, [x]))(X)
+    np.testing.assert_allclose(Y, X / X.sum(1, keepdims=True), rtol=1e-6)
+    s = create_schedule(y)
+    s[total].split(s[total].leaf[0], 2)
+    with pytest.raises(ScheduleError, match="split"):
+        s[total].compute_at(s[y], s[y].leaf[0])

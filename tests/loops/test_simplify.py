@@ -51,3 +51,10 @@ def test_div_mod_recombination_cancels():
     f = Var("f")
     assert text((f // 7) * 7 + f % 7) == "f"
     assert text((f // 7) * 6 + f % 7) == "(((f // 7) * 6) + (f % 7))"
+
+
+def test_structural_cancellation():
+    o, i = Var("o"), Var("i")
+    assert text((o * 8 + i) - o * 8) == "i"
+    assert text((o * 8 + i) - i) == "(o * 8)"
+    assert text((o * 8) - (o * 8)) == "0"
