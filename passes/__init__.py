@@ -20,10 +20,11 @@ from .cse import CSE
 from .dead_code import DeadCode
 from .fold_batch_norm import FoldBatchNorm
 from .fold_constants import FoldConstants
+from .fuse_ops import FuseOps
 from .simplify import Simplify
 
 __all__ = [
     "DumpIR", "Instrument", "PrintPasses", "Verify", "PIPELINE", "Pass", "PassContext", "debug_level",
     "get_pass", "pipeline", "register_pass", "registered_passes", "run_passes", "Rewriter",
-    "CSE", "DeadCode", "FoldBatchNorm", "FoldConstants", "Simplify",
+    "CSE", "DeadCode", "FoldBatchNorm", "FoldConstants", "FuseOps", "Simplify",
 ]

@@ -94,6 +94,7 @@ PIPELINE: list[tuple[str, int]] = [
     ("fold_batch_norm", 2),  # BatchNormalization into the Conv/Gemm before it
     ("cse", 2),              # merge identical constants and nodes
     ("dead_code", 1),        # drop what the passes above left unused
+    ("fuse_ops", 3),         # group epilogues with their conv/matmul/reduction into one kernel
 ]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import llvmlite.ir as ir
 import numpy as np
@@ -25,8 +26,9 @@ from ember.ir.debug import debug_level, debug_print
 from ember.ir.errors import CompileError, EmberError
 from ember.ir.loops import Kernel, Tensor, create_schedule, lower, placeholder
 
+from .memory import ALIGNMENT, Lifetime, aligned, plan_arena
+
 ENTRY = "ember_main"
-ALIGNMENT = 64
 
 
 def default_schedule(outputs: list[Tensor], target: Target):
@@ -61,14 +63,10 @@ class Plan:
     """Where every value lives: ``args`` slot (inputs, outputs, weights) or arena offset."""
 
     slots: dict[int, int] = field(default_factory=dict)
-    offsets: dict[int, int] = field(default_factory=dict)
+    offsets: dict[Any, int] = field(default_factory=dict)
     arena_bytes: int = 0
+    unplanned_bytes: int = 0  # what the arena would take without reuse
     weights: list[np.ndarray] = field(default_factory=list)
-
-    def place(self, nbytes: int) -> int:
-        offset = self.arena_bytes
-        self.arena_bytes += -(-max(nbytes, 1) // ALIGNMENT) * ALIGNMENT
-        return offset
 
 
 def materialize_outputs(graph: Graph) -> Graph:
@@ -130,6 +128,7 @@ class GraphBuilder:
         return self
 
     def _plan_memory(self) -> None:
+        """Slots for inputs, outputs and weights; arena offsets for intermediates and workspaces."""
         g, plan = self.graph, self.plan
         for i, v in enumerate(g.inputs):
             plan.slots[id(v)] = i
@@ -140,12 +139,19 @@ class GraphBuilder:
             plan.slots[id(c)] = base + len(plan.weights)
             plan.weights.append(np.ascontiguousarray(c.data))
         self.arena_slot = base + len(plan.weights)
-        for node, _, kernel in self.calls:
+        lifetimes: dict[int, Lifetime] = {}
+        for index, (node, _, kernel) in enumerate(self.calls):
             for out in node.outputs:
                 if id(out) not in plan.slots:
-                    plan.offsets[id(out)] = plan.place(out.type.nbytes)
+                    lifetimes[id(out)] = Lifetime(id(out), out.type.nbytes, index, index)
+            for v in node.inputs:
+                if id(v) in lifetimes:
+                    lifetimes[id(v)] = Lifetime(id(v), lifetimes[id(v)].nbytes, lifetimes[id(v)].first, index)
             for ws in kernel.workspaces:
-                plan.offsets[id(ws), id(node)] = plan.place(ws.size * np.dtype(ws.dtype).itemsize)
+                key = (id(ws), id(node))
+                lifetimes[key] = Lifetime(key, ws.size * np.dtype(ws.dtype).itemsize, index, index)
+        plan.offsets, plan.arena_bytes = plan_arena(list(lifetimes.values()))
+        plan.unplanned_bytes = sum(aligned(b.nbytes) for b in lifetimes.values())
 
     def _emit_entry(self) -> None:
         fn = ir.Function(self.module, ir.FunctionType(I32, [PTR]), name=ENTRY)

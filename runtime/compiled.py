@@ -59,12 +59,14 @@ class CompiledModule(ModuleBase):
         return outputs
 
     def stats(self) -> dict[str, Any]:
-        """Kernel count, planned arena bytes, weight bytes, compile seconds, target, pass timings."""
+        """Kernel count, planned arena bytes (and the sum of all intermediates, the arena
+        without reuse), weight bytes, compile seconds, target, pass timings."""
         b = self._builder
         return {
             "kernels": len(b.calls),
             "unique_kernels": len(b.kernels),
             "arena_bytes": b.plan.arena_bytes,
+            "intermediate_bytes": b.plan.unplanned_bytes,
             "weight_bytes": int(sum(w.nbytes for w in b.plan.weights)),
             "compile_s": self.compile_s,
             "target": str(self.target),

@@ -194,6 +194,29 @@ class Schedule:
         self.stages = [Stage(t) for t in order]
         self._by_tensor = {id(s.tensor): s for s in self.stages}
 
+    def extend(self, outputs: Sequence[Tensor]) -> None:
+        """Make ``outputs`` the schedule's outputs, adding stages for computes not yet in it.
+
+        Used to grow one op's schedule into a fused kernel's: the new stages
+        (consumers of the existing ones) come after them, in dependency order.
+        """
+        for t in outputs:
+            self._visit_new(t)
+        self.outputs = list(outputs)
+
+    def _visit_new(self, t: Tensor) -> None:
+        if t.op is None or id(t) in self._by_tensor:
+            return
+        for dep in t.inputs():
+            self._visit_new(dep)
+        stage = Stage(t)
+        self.stages.append(stage)
+        self._by_tensor[id(t)] = stage
+
+    def consumers(self, tensor: Tensor) -> list[Stage]:
+        """The stages that read ``tensor``."""
+        return [s for s in self.stages if any(dep is tensor for dep in s.tensor.inputs())]
+
     def cache_read(self, tensor: Tensor, readers: Sequence[Tensor]) -> Tensor:
         """See :func:`cache_read`."""
         return cache_read(self, tensor, readers)

@@ -9,6 +9,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     conv,
     data,
     elementwise,
+    fused,
     matmul,
     norm,
     pool,

@@ -53,3 +53,20 @@ def padded_read(t: Tensor, indices: Sequence[Expr], value: Expr | float | int) -
     if not conds:
         return t[tuple(indices)]
     return guarded_select(logical_and(*conds), t[tuple(indices)], value)
+
+
+def annotate_pointwise(stage) -> None:
+    """Mark a plain stage's loops as a pointwise op wants them: the innermost loop
+    vectorized, the first outer loop with more than one iteration parallel.
+
+    ::
+
+        for n in 0..1: for c in 0..64:          for n in 0..1: parallel c in 0..64:
+          for h in 0..56: for w in 0..56:  ==>     for h in 0..56: vectorized w in 0..56:
+    """
+    data = [ax for ax in stage.leaf if ax.kind == "data"]
+    if data and data[-1] is stage.leaf[-1] and data[-1].extent > 1:
+        stage.vectorize(data[-1])
+    outer = next((ax for ax in data[:-1] if ax.extent > 1), None)
+    if outer is not None:
+        stage.parallel(outer)

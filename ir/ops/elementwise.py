@@ -39,7 +39,7 @@ from ..loops import (Expr, Tensor, call, cast, const, create_schedule, logical_a
 from ..loops.expr import binary, is_float
 from ..types import DTYPES, FLOAT_DTYPES, NUMERIC_DTYPES, TensorType
 from .common import expect_dtype, require
-from .compute import pointwise
+from .compute import annotate_pointwise, pointwise
 from .registry import Attr, Float, Fusion, Int, Str, define
 
 FLOATS = FLOAT_DTYPES
@@ -355,24 +355,13 @@ LOOPS = LoopMath()
 
 
 def pointwise_schedule(outputs: list[Tensor], target) -> Any:
-    """The loop nest of a pointwise op: innermost loop vectorized, the first outer loop with work parallel.
-
-    ::
-
-        for n in 0..1: for c in 0..64:          for n in 0..1: parallel c in 0..64:
-          for h in 0..56: for w in 0..56:  ==>     for h in 0..56: vectorized w in 0..56:
-            y[n,c,h,w] = f(x[n,c,h,w])               y[n,c,h,w] = f(x[n,c,h,w])
-    """
+    """The loop nest of a pointwise op: everything inlined into the output, annotated by
+    :func:`~ember.ir.ops.compute.annotate_pointwise`."""
     schedule = create_schedule(outputs)
     for stage in schedule.stages:
         if all(stage.tensor is not t for t in outputs) and not stage.is_extern:
             stage.compute_inline()
-    stage = schedule[outputs[0]]
-    if stage.leaf and stage.leaf[-1].extent > 1:
-        stage.vectorize(stage.leaf[-1])
-    outer = next((ax for ax in stage.leaf[:-1] if ax.extent > 1), None)
-    if outer is not None:
-        stage.parallel(outer)
+    annotate_pointwise(schedule[outputs[0]])
     return schedule
 
 
