@@ -1,0 +1,68 @@
+"""Smoke tests of the scripts in benchmarks/: each runs in its --quick mode, and the BERT layer is correct.
+
+No timing is asserted (the machine is shared); only that the scripts run end
+to end and write what they promise.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"ember_benchmarks_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_peak_quick(tmp_path):
+    out = tmp_path / "peak.json"
+    assert load("peak").main(["--quick", "--threads", "2", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())["results"]
+    assert [r["threads"] for r in results] == [1, 2]
+    assert all(r["median_gflops"] > 0 for r in results)
+
+
+def test_peak_without_fma_counts_mul_and_add():
+    r = load("peak").measure_peak(1, repeat=1, seconds=0.005, target="x86-64")
+    assert (r["lanes"], r["fma"]) == (4, False) and r["median_gflops"] > 0
+
+
+def test_gemm_quick(tmp_path):
+    out, md = tmp_path / "gemm.json", tmp_path / "gemm.md"
+    assert load("gemm").main(["--quick", "--sizes", "32", "--json", str(out), "--markdown", str(md)]) == 0
+    sizes = json.loads(out.read_text())["runs"]["1"]["sizes"]
+    assert set(sizes["32"]) >= {"ember", "numpy", "onnxruntime"}
+    assert "% peak" in md.read_text()
+
+
+def test_models_quick(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    assert load("models").main(["--quick", "--threads", "1,2", "--output", str(out)]) == 0
+    text = out.read_text()
+    assert "| bert_tiny | 1 |" in text and "| bert_tiny | 2 |" in text and "onnxruntime/ember" in text
+
+
+@pytest.mark.parametrize("size", [{}, {"seq": 16, "hidden": 64, "heads": 4, "ffn": 256, "gelu": "op"}],
+                         ids=["bert_base", "tiny_gelu_op"])
+def test_bert_layer_matches_onnxruntime(size):
+    import ember
+    from ember.bench import onnxruntime_runner
+
+    model = load("bert").bert_layer(**size)
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    (expected,) = onnxruntime_runner(model, 1)({"x": x})
+    (reference,) = ember.reference(model).run({"x": x})
+    np.testing.assert_allclose(reference, expected, rtol=1e-4, atol=1e-4)
+    if size:  # the compiled tiny layer too (the full one is the benchmark's job)
+        (compiled,) = ember.compile(model).run({"x": x})
+        np.testing.assert_allclose(compiled, expected, rtol=1e-4, atol=1e-4)
