@@ -9,7 +9,6 @@ import llvmlite.ir as ir
 
 from ember.ir.errors import CompileError
 
-from .llvm import finish_loop_metadata
 from .target import Target, _init_llvm
 
 
@@ -25,6 +24,10 @@ def optimize(module: "llvm.ModuleRef", tm: "llvm.TargetMachine", level: int = 3)
     pto = llvm.create_pipeline_tuning_options(speed_level=level)
     pto.loop_vectorization = level >= 2
     pto.slp_vectorization = level >= 2
+    # ember's schedules say what to unroll (and codegen unrolls it); LLVM's own
+    # unroller, fully unrolling vectorized nests of short loops, multiplied
+    # compile times (seconds for a 3-op kernel) for no measurable speed
+    pto.loop_unrolling = False
     pb = llvm.create_pass_builder(tm, pto)
     pm = pb.getModulePassManager()
     pm.run(module, pb)
@@ -43,7 +46,7 @@ class JitModule:
         self.tm = target_machine(target)
         module.data_layout = str(self.tm.target_data)
         try:
-            self.llvm_module = llvm.parse_assembly(finish_loop_metadata(str(module)))
+            self.llvm_module = llvm.parse_assembly(str(module))
             self.llvm_module.verify()
         except RuntimeError as err:
             raise CompileError(f"generated LLVM IR is invalid: {err}") from None

@@ -2,13 +2,15 @@
 
 Kernels take one opaque pointer per buffer (``noalias``: ember never passes
 overlapping buffers) and return an ``i32`` status: 0, or ``i + 1`` when the
-kernel's ``i``-th :class:`Check` failed. float16 values are loaded into float32 and computed in
+kernel's ``i``-th :class:`Check` failed. Parallel loops are outlined and run
+on the native thread pool (:mod:`ember.codegen.parallel`). float16 values are loaded into float32 and computed in
 float32; booleans are ``i1`` in registers and one byte in memory. Integer
 division never traps: division by zero gives 0, as numpy does.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import llvmlite.ir as ir
@@ -29,6 +31,11 @@ VALUE_TYPES = {**MEMORY_TYPES, "float16": F32, "bool": I1}
 UNSIGNED = {"uint8", "bool"}
 FP_FLAGS = ("contract",)
 MAX_UNROLL = 64  # longer loops marked "unrolled" stay loops
+# the pool's dispatch, i32 (ptr body, ptr closure, i64 n, i32 threads), compiled in codegen/parallel.py
+DISPATCH = "ember_parallel_for"
+# i32 global of every module with parallel loops: how many threads they may use (the runtime sets it)
+THREADS_GLOBAL = "ember_num_threads"
+BODY_TYPE = ir.FunctionType(I32, [PTR, I64, I64])  # an outlined parallel loop: body(closure, begin, end)
 
 # math functions with an LLVM intrinsic; the rest call libm
 INTRINSICS = {"exp": "llvm.exp", "log": "llvm.log", "sqrt": "llvm.sqrt", "sin": "llvm.sin", "cos": "llvm.cos",
@@ -62,16 +69,23 @@ class KernelEmitter:
             arg.add_attribute("noalias")
         self.pointers: dict[int, ir.Value] = {id(b): a for b, a in zip(kernel.params, self.function.args)}
         self.vars: dict[int, ir.Value] = {}
-        entry = self.function.append_basic_block("entry")
-        self.alloca_builder = ir.IRBuilder(entry)
-        body = self.function.append_basic_block("body")
-        self.builder = ir.IRBuilder(body)
+        self.outline = True  # False inside an outlined loop body: parallel loops there run serially
+        self.outlined: list[ir.Function] = []
+        self._begin(self.function)
+
+    def _begin(self, function: ir.Function) -> None:
+        self.function = function
+        self.alloca_builder = ir.IRBuilder(function.append_basic_block("entry"))
+        self.builder = ir.IRBuilder(function.append_basic_block("body"))
 
     def emit(self) -> ir.Function:
         self.stmt(self.kernel.body)
+        self._finish()
+        return self.function
+
+    def _finish(self) -> None:
         self.builder.ret(ir.Constant(I32, 0))
         self.alloca_builder.branch(self.function.basic_blocks[1])
-        return self.function
 
     # ------------------------------------------------------------ statements
     def stmt(self, s: Stmt) -> None:
@@ -107,6 +121,13 @@ class KernelEmitter:
                 self.vars[s.var.uid] = ir.Constant(I64, i)
                 self.stmt(s.body)
             return
+        if s.kind == "parallel" and self.outline and s.extent > 1 and not self._writes_shared_local(s):
+            self.parallel_loop(s)
+            return
+        self.loop(s, ir.Constant(I64, 0), ir.Constant(I64, s.extent))
+
+    def loop(self, s: For, begin: ir.Value, end: ir.Value) -> None:
+        """``s`` as a loop over ``[begin, end)``; runs its body at least once (the caller checks)."""
         b = self.builder
         pre = b.block
         header = b.append_basic_block(f"{_clean(s.var.name)}.loop")
@@ -114,17 +135,90 @@ class KernelEmitter:
         b.branch(header)
         b.position_at_end(header)
         iv = b.phi(I64, name=_clean(s.var.name))
-        iv.add_incoming(ir.Constant(I64, 0), pre)
+        iv.add_incoming(begin, pre)
         self.vars[s.var.uid] = iv
         self.stmt(s.body)
         nxt = b.add(iv, ir.Constant(I64, 1), flags=["nuw", "nsw"])
         iv.add_incoming(nxt, b.block)
-        latch = b.cbranch(b.icmp_signed("<", nxt, ir.Constant(I64, s.extent)), header, exit_)
-        if _contains_loop(s.body):
-            # LLVM fully unrolling nests of short loops blows up compile time for
-            # little gain; outer loops stay loops (inner ones LLVM may unroll)
-            latch.set_metadata("llvm.loop", loop_metadata(self.module, "llvm.loop.unroll.disable"))
+        b.cbranch(b.icmp_signed("<", nxt, end), header, exit_)
         b.position_at_end(exit_)
+
+    # --------------------------------------------------------- parallel loops
+    def parallel_loop(self, s: For) -> None:
+        """Outline ``s`` into ``body(closure, begin, end)`` and run it through the pool's dispatch.
+
+        ``for parallel i in 0..n: S`` becomes ``status = ember_parallel_for(body, &closure, n,
+        ember_num_threads)``. The values ``S`` uses from outside (buffer pointers, enclosing loop
+        variables, let-bound values) travel in ``closure``, a struct on this function's stack.
+        ``body`` unpacks them and calls ``body.inner(values..., begin, end)``, whose pointer
+        arguments stay ``noalias`` (LLVM inlines it and keeps the aliasing facts).
+        """
+        buffers, variables = _uses(s.body)
+        buffers = [buf for buf in buffers if id(buf) in self.pointers]
+        outer = [v for v in variables if v.uid in self.vars and v.uid != s.var.uid]
+        captured = [v for v in outer if not isinstance(self.vars[v.uid], ir.Constant)]
+        values = [self.pointers[id(buf)] for buf in buffers] + [self.vars[v.uid] for v in captured]
+        name = f"{self.function.name}.par{len(self.outlined)}"
+
+        inner = ir.Function(self.module, ir.FunctionType(I32, [v.type for v in values] + [I64, I64]),
+                            name=f"{name}.inner")
+        inner.linkage = "internal"
+        inner.attributes.add("nounwind")
+        inner.attributes.add("noinline")  # keep it a function: its noalias arguments must survive
+        for arg in inner.args[:len(buffers)]:
+            arg.add_attribute("noalias")
+        child = copy.copy(self)
+        child.outline = False
+        child._begin(inner)
+        child.pointers = {id(buf): arg for buf, arg in zip(buffers, inner.args)}
+        child.vars = {v.uid: self.vars[v.uid] for v in outer}  # constants stay constants
+        child.vars.update({v.uid: arg for v, arg in zip(captured, inner.args[len(buffers):])})
+        begin, end = inner.args[-2:]
+        with child.builder.if_then(child.builder.icmp_signed("<", begin, end)):
+            child.loop(s, begin, end)
+        child._finish()
+
+        closure_type = ir.LiteralStructType([v.type for v in values])
+        body = ir.Function(self.module, BODY_TYPE, name=name)
+        body.linkage = "internal"
+        body.attributes.add("nounwind")
+        self.outlined.append(body)
+        tb = ir.IRBuilder(body.append_basic_block("entry"))
+        closure, begin, end = body.args
+        fields = [tb.load(_field(tb, closure, closure_type, i), typ=v.type) for i, v in enumerate(values)]
+        tb.ret(tb.call(inner, fields + [begin, end]))
+
+        b = self.builder
+        packed = self.alloca_builder.alloca(closure_type, name=f"{name}.closure")
+        packed.type = PTR  # llvmlite types an alloca as a typed pointer, and then mis-types field addresses
+        for i, v in enumerate(values):
+            b.store(v, _field(b, packed, closure_type, i))
+        threads = b.load(self._threads_global(), typ=I32)
+        status = b.call(self._dispatch(), [body, packed, ir.Constant(I64, s.extent), threads])
+        if checks_in(s.body):
+            with b.if_then(b.icmp_unsigned("!=", status, ir.Constant(I32, 0)), likely=False):
+                b.ret(status)
+
+    def _writes_shared_local(self, s: For) -> bool:
+        """Whether ``s`` stores into a local buffer allocated outside it (threads would share it)."""
+        return any(buf.scope == "local" and id(buf) in self.pointers for buf in _stored(s.body))
+
+    def _dispatch(self) -> ir.Function:
+        from .parallel import pool
+
+        pool()  # compiles the pool once and registers its dispatch, which this module's JIT resolves
+        fn = self.module.globals.get(DISPATCH)
+        if fn is None:
+            fn = ir.Function(self.module, ir.FunctionType(I32, [PTR, PTR, I64, I32]), name=DISPATCH)
+            fn.attributes.add("nounwind")
+        return fn
+
+    def _threads_global(self) -> ir.GlobalVariable:
+        g = self.module.globals.get(THREADS_GLOBAL)
+        if g is None:  # external, so that LLVM cannot assume its value and the runtime can find it
+            g = ir.GlobalVariable(self.module, I32, THREADS_GLOBAL)
+            g.initializer = ir.Constant(I32, 1)
+        return g
 
     def if_stmt(self, s: If) -> None:
         cond = self.expr(s.cond)
@@ -373,35 +467,50 @@ class KernelEmitter:
         return self.builder.call(fn, args)
 
 
-def _contains_loop(s: Stmt) -> bool:
-    if isinstance(s, For):
-        return not (s.kind == "unrolled" and s.extent <= MAX_UNROLL) or _contains_loop(s.body)
-    children = [getattr(s, "body", None), getattr(s, "then", None), getattr(s, "otherwise", None)]
-    return any(isinstance(c, Stmt) and _contains_loop(c) for c in children) or any(
-        _contains_loop(c) for c in getattr(s, "stmts", ()))
+def _uses(s: Stmt) -> tuple[list[Buffer], list[Var]]:
+    """The buffers and variables ``s`` refers to, in first-use order."""
+    buffers: dict[int, Buffer] = {}
+    variables: dict[int, Var] = {}
+
+    def expr(e: Expr) -> None:
+        for x in walk(e):
+            if isinstance(x, Var):
+                variables.setdefault(x.uid, x)
+            elif isinstance(x, Load):
+                buffers.setdefault(id(x.buffer), x.buffer)
+
+    def stmt(s: Stmt) -> None:
+        if isinstance(s, Store):
+            buffers.setdefault(id(s.buffer), s.buffer)
+            expr(s.index)
+            expr(s.value)
+        elif isinstance(s, (If, Check)):
+            expr(s.cond)
+        elif isinstance(s, Let):
+            expr(s.value)
+        for child in _children(s):
+            stmt(child)
+
+    stmt(s)
+    return list(buffers.values()), list(variables.values())
 
 
-LOOP_ID_PREFIX = "ember.loop."
+def _stored(s: Stmt) -> list[Buffer]:
+    found = [s.buffer] if isinstance(s, Store) else []
+    for child in _children(s):
+        found += _stored(child)
+    return found
 
 
-def loop_metadata(module: ir.Module, *properties: str) -> ir.MDValue:
-    """A loop-ID metadata node carrying ``properties`` (e.g. ``llvm.loop.unroll.disable``).
-
-    LLVM needs loop IDs to be distinct and to refer to themselves, which
-    llvmlite cannot express; the node is tagged here and made self-referential
-    by :func:`finish_loop_metadata` on the module's text.
-    """
-    tag = ir.MetaDataString(module, f"{LOOP_ID_PREFIX}{len(module.metadata)}")
-    props = [module.add_metadata([ir.MetaDataString(module, p)]) for p in properties]
-    return module.add_metadata([tag, *props])
+def _children(s: Stmt) -> list[Stmt]:
+    if isinstance(s, Seq):
+        return list(s.stmts)
+    return [c for c in (getattr(s, "body", None), getattr(s, "then", None), getattr(s, "otherwise", None))
+            if isinstance(c, Stmt)]
 
 
-def finish_loop_metadata(text: str) -> str:
-    """Turn the tagged loop-ID nodes of :func:`loop_metadata` into distinct self-references."""
-    import re
-
-    return re.sub(r'^(!\d+) = !\{ !"' + re.escape(LOOP_ID_PREFIX) + r'\d+"', r"\1 = distinct !{ \1",
-                  text, flags=re.MULTILINE)
+def _field(b: ir.IRBuilder, struct: ir.Value, struct_type: ir.LiteralStructType, i: int) -> ir.Value:
+    return b.gep(struct, [ir.Constant(I32, 0), ir.Constant(I32, i)], inbounds=True, source_etype=struct_type)
 
 
 def _may_trap(e: Expr) -> bool:

@@ -59,8 +59,9 @@ def compile(model: Any, *, target: Any = "host", opt_level: int = 3, records: An
     :class:`ember.codegen.Target`. ``opt_level`` picks the graph pass pipeline
     (0 runs none, 3 all; see :mod:`ember.passes`); ``passes`` replaces it with
     a list of your own. Every op of the model must lower; otherwise a
-    :class:`CompileError` lists the ops that cannot. ``num_threads`` is
-    accepted for the API's sake; kernels run on the calling thread for now.
+    :class:`CompileError` lists the ops that cannot. ``num_threads`` caps the
+    threads parallel loops run on (a persistent native pool shared by all
+    modules); ``None`` means every core this process may use, 1 no pool.
 
     >>> mod = ember.compile("model.onnx")            # doctest: +SKIP
     >>> (y,) = mod.run({"x": x})                      # doctest: +SKIP
@@ -74,4 +75,5 @@ def compile(model: Any, *, target: Any = "host", opt_level: int = 3, records: An
     graph = load_graph(model, input_shapes, input_values)
     context = PassContext(opt_level=opt_level, passes=passes)
     optimized = context.run(graph)
-    return CompiledModule(optimized, as_target(target), opt_level=opt_level, passes=context.stats)
+    return CompiledModule(optimized, as_target(target), opt_level=opt_level, passes=context.stats,
+                          num_threads=num_threads)

@@ -26,7 +26,7 @@ from ember.ir.debug import debug_level, debug_print
 from ember.ir.errors import CompileError, EmberError
 from ember.ir.loops import Kernel, Tensor, create_schedule, lower, placeholder
 
-from .memory import ALIGNMENT, Lifetime, aligned, plan_arena
+from .memory import Lifetime, aligned, plan_arena
 
 ENTRY = "ember_main"
 

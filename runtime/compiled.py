@@ -8,11 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from ember.codegen.parallel import available_cores, set_threads
 from ember.codegen.target import Target
 from ember.ir import Graph
-from ember.ir.errors import InputError
+from ember.ir.errors import CompileError, InputError
 
-from .build import ALIGNMENT, ENTRY, build
+from .build import ENTRY, build
+from .memory import ALIGNMENT
 from .module import ModuleBase
 
 
@@ -26,8 +28,11 @@ def aligned_empty(nbytes: int, alignment: int = ALIGNMENT) -> np.ndarray:
 class CompiledModule(ModuleBase):
     """A graph compiled to native code for ``target`` (see :func:`ember.compile`)."""
 
-    def __init__(self, graph: Graph, target: Target, *, opt_level: int = 3, passes: list | None = None):
+    def __init__(self, graph: Graph, target: Target, *, opt_level: int = 3, passes: list | None = None,
+                 num_threads: int | None = None):
         super().__init__(graph)
+        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+            raise CompileError(f"num_threads must be a positive integer or None, got {num_threads!r}")
         self.target = target
         self.opt_level = opt_level
         builder, self._jit, self.compile_s = build(graph, target)
@@ -36,6 +41,8 @@ class CompiledModule(ModuleBase):
         self._weights = plan.weights  # kept alive: the native code reads them
         self._arena = aligned_empty(plan.arena_bytes)
         self._entry = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)(self._jit.address(ENTRY))
+        # parallel loops run on the process's native pool (started here, shared by all modules)
+        self.num_threads = set_threads(self._jit, num_threads or available_cores())
         n_in, n_out = len(self.input_names), len(self.output_names)
         self._args = (ctypes.c_void_p * (n_in + n_out + len(plan.weights) + 1))()
         for i, w in enumerate(plan.weights):
@@ -70,6 +77,7 @@ class CompiledModule(ModuleBase):
             "weight_bytes": int(sum(w.nbytes for w in b.plan.weights)),
             "compile_s": self.compile_s,
             "target": str(self.target),
+            "threads": self.num_threads,
             "passes": list(self._passes),
         }
 

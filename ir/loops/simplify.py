@@ -213,6 +213,8 @@ def simplify(e: Expr, ranges: Mapping[Var, Range] | None = None) -> Expr:
     ranges = ranges or {}
 
     def rule(x: Expr) -> Expr:
+        if isinstance(x, Var) and x in ranges and ranges[x][0] == ranges[x][1]:
+            return const(ranges[x][0], x.dtype)  # a loop of one iteration
         if isinstance(x, Binary):
             return _simplify_binary(x, ranges)
         if isinstance(x, Compare):
