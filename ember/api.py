@@ -51,7 +51,8 @@ def reference(model: Any, input_shapes: Mapping[str, Sequence[int]] | None = Non
 def compile(model: Any, *, target: Any = "host", opt_level: int = 3, records: Any = None,
             num_threads: int | None = None, example_inputs: Any = None,
             input_shapes: Mapping[str, Sequence[int]] | None = None,
-            input_values: Mapping[str, Any] | None = None, passes: Sequence[Any] | None = None):
+            input_values: Mapping[str, Any] | None = None, passes: Sequence[Any] | None = None,
+            profile: bool = False):
     """Compile ``model`` to native code for ``target``; returns a :class:`CompiledModule`.
 
     ``model`` is anything :func:`load_graph` takes. ``target`` is ``"host"``,
@@ -62,18 +63,18 @@ def compile(model: Any, *, target: Any = "host", opt_level: int = 3, records: An
     :class:`CompileError` lists the ops that cannot. ``num_threads`` caps the
     threads parallel loops run on (a persistent native pool shared by all
     modules); ``None`` means every core this process may use, 1 no pool.
+    ``profile=True`` times every kernel call (see :meth:`CompiledModule.profile`).
 
     >>> mod = ember.compile("model.onnx")            # doctest: +SKIP
     >>> (y,) = mod.run({"x": x})                      # doctest: +SKIP
     >>> mod.stats()["kernels"]                        # doctest: +SKIP
     """
     from ember.codegen.target import as_target
-    from ember.runtime.compiled import CompiledModule
-
     from ember.passes import PassContext
+    from ember.runtime.compiled import CompiledModule
 
     graph = load_graph(model, input_shapes, input_values)
     context = PassContext(opt_level=opt_level, passes=passes)
     optimized = context.run(graph)
     return CompiledModule(optimized, as_target(target), opt_level=opt_level, passes=context.stats,
-                          num_threads=num_threads)
+                          num_threads=num_threads, profile=profile)

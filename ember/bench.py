@@ -96,6 +96,37 @@ def bench(model: Any, *, compare: Sequence[str] = RUNNERS, threads: int = 1, rep
     }
 
 
+def kernel_profile(model: Any, *, threads: int = 1, repeat: int = 10, target: str = "host",
+                   input_shapes: Mapping[str, Sequence[int]] | None = None) -> list[dict]:
+    """Per-kernel times (seconds per run, slowest first) from a profiling build of ``model``."""
+    import ember
+    from ember.examples import resolve_model
+
+    module = ember.compile(resolve_model(model), target=target, num_threads=threads, input_shapes=input_shapes,
+                           profile=True)
+    feeds = module.random_feeds()
+    module.run(feeds)
+    module.profile(reset=True)
+    for _ in range(repeat):
+        module.run(feeds)
+    rows = module.profile()
+    for row in rows:
+        row["seconds"] /= repeat
+    return rows
+
+
+def format_profile(rows: list[dict], top: int = 15) -> str:
+    """The slowest kernels as a text table with their share of the total."""
+    total = sum(r["seconds"] for r in rows) or 1.0
+    lines = [f"{'kernel (node)':<28} {'ops':<28} {'output':<20} {'ms/run':>8} {'share':>6}"]
+    for r in rows[:top]:
+        ops = "+".join(r["ops"])
+        lines.append(f"{r['node'][:28]:<28} {ops[:28]:<28} {r['output'][:20]:<20} {r['seconds'] * 1e3:>8.3f} "
+                     f"{r['seconds'] / total:>6.1%}")
+    lines.append(f"{'all ' + str(len(rows)) + ' kernels':<28} {'':<28} {'':<20} {total * 1e3:>8.3f} {1:>6.0%}")
+    return "\n".join(lines)
+
+
 def format_table(report: dict) -> str:
     """The report as a text table: median, min, runs, and each runner's time over ember's."""
     lines = [f"model: {report['model']}", f"cpu: {report['cpu']}   threads: {report['threads']}",

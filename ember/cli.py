@@ -4,7 +4,7 @@
 
     ember run MODEL [--input NAME=FILE.npy ...] [--input-shape NAME=1,3,224,224] [--repeat N]
                     [--executor compiled|reference] [--target T]
-    ember bench MODEL [--compare reference,onnxruntime] [--threads N] [--repeat N] [--json OUT]
+    ember bench MODEL [--compare reference,onnxruntime] [--threads N] [--repeat N] [--json OUT] [--profile]
     ember ir MODEL [--after PASS] [--full-constants]
 
 ``MODEL`` is an ``.onnx`` file, an IR text file, or ``light:NAME`` for a model
@@ -103,6 +103,12 @@ def cmd_bench(args) -> int:
                    progress=lambda msg: print(f"\r{msg}", end="", file=sys.stderr, flush=True))
     print(file=sys.stderr)
     print(format_table(report))
+    if args.profile:
+        from ember.bench import format_profile, kernel_profile
+
+        print()
+        print(format_profile(kernel_profile(args.model, threads=args.threads, repeat=args.repeat,
+                                            target=args.target, input_shapes=_shapes(args.input_shape))))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)
@@ -155,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeat", type=int, default=10, help="timed rounds (default 10)")
     bench.add_argument("--target", default="host", help="compilation target")
     bench.add_argument("--json", metavar="OUT", help="also write the results as JSON")
+    bench.add_argument("--profile", action="store_true", help="also print the time of each kernel (a profiling build)")
     bench.set_defaults(func=cmd_bench)
 
     ir = model_command("ir", "print a model's IR text")

@@ -101,9 +101,10 @@ def check_lowerable(graph: Graph) -> None:
 class GraphBuilder:
     """Lowers every node, plans memory and emits the entry point into one LLVM module."""
 
-    def __init__(self, graph: Graph, target: Target):
+    def __init__(self, graph: Graph, target: Target, *, profile: bool = False):
         self.graph = materialize_outputs(graph)
         self.target = target
+        self.profile = profile  # time every kernel call into the args table's profile slot
         self.module = ir.Module(name=graph.name)
         self.kernels: dict[tuple, tuple[ir.Function, Kernel]] = {}
         self.calls: list[tuple[Node, ir.Function, Kernel]] = []
@@ -171,15 +172,37 @@ class GraphBuilder:
                 return slot(self.plan.slots[id(v)])
             return arena_at(self.plan.offsets[id(v)])
 
+        clock = self._clock(b) if self.profile else None
         for index, (node, kernel_fn, kernel) in enumerate(self.calls):
             ptrs = [pointer(v) for v in node.inputs] + [pointer(v) for v in node.outputs]
             ptrs += [arena_at(self.plan.offsets[id(ws), id(node)]) for ws in kernel.workspaces]
+            start = clock() if clock else None
             status = b.call(kernel_fn, ptrs)
+            if clock:
+                total = b.gep(slot(self.arena_slot + 1), [ir.Constant(I64, index)], inbounds=True, source_etype=I64)
+                b.store(b.add(b.load(total, typ=I64), b.sub(clock(), start)), total)
             if kernel.checks():
                 failed = b.icmp_unsigned("!=", status, ir.Constant(I32, 0))
                 with b.if_then(failed, likely=False):
                     b.ret(b.or_(status, ir.Constant(I32, (index + 1) << 16)))
         b.ret(ir.Constant(I32, 0))
+
+    def _clock(self, b: ir.IRBuilder):
+        """A function emitting ``clock_gettime(CLOCK_MONOTONIC)`` in nanoseconds at the builder."""
+        timespec = ir.LiteralStructType([I64, I64])
+        gettime = self.module.globals.get("clock_gettime") or ir.Function(
+            self.module, ir.FunctionType(I32, [I32, PTR]), name="clock_gettime")
+        with b.goto_entry_block():
+            ts = b.alloca(timespec, name="ts")
+        ts.type = PTR  # llvmlite types an alloca as a typed pointer; fields are addressed through ptr
+
+        def now() -> ir.Value:
+            b.call(gettime, [ir.Constant(I32, 1), ts])
+            seconds = b.load(b.gep(ts, [ir.Constant(I32, 0), ir.Constant(I32, 0)], source_etype=timespec), typ=I64)
+            nanos = b.load(b.gep(ts, [ir.Constant(I32, 0), ir.Constant(I32, 1)], source_etype=timespec), typ=I64)
+            return b.add(b.mul(seconds, ir.Constant(I64, 1_000_000_000)), nanos)
+
+        return now
 
     def failure(self, code: int) -> tuple[Node, str]:
         """The node and message of a failed check, from the entry point's return code."""
@@ -206,10 +229,14 @@ def _loop_summary(kernel: Kernel) -> str:
     return ", ".join(parts) or "(no loops)"
 
 
-def build(graph: Graph, target: Target) -> tuple[GraphBuilder, JitModule, float]:
-    """Lower, optimize and JIT-compile ``graph``; returns the builder, the JIT module and seconds taken."""
+def build(graph: Graph, target: Target, *, profile: bool = False) -> tuple[GraphBuilder, JitModule, float]:
+    """Lower, optimize and JIT-compile ``graph``; returns the builder, the JIT module and seconds taken.
+
+    With ``profile``, the entry point adds each kernel call's nanoseconds to
+    the int64 array in the slot after the arena's.
+    """
     start = time.perf_counter()
-    builder = GraphBuilder(graph, target).build()
+    builder = GraphBuilder(graph, target, profile=profile).build()
     jit = JitModule(builder.module, target)
     if debug_level() >= 5:
         debug_print(5, str(jit.llvm_module))

@@ -29,13 +29,13 @@ class CompiledModule(ModuleBase):
     """A graph compiled to native code for ``target`` (see :func:`ember.compile`)."""
 
     def __init__(self, graph: Graph, target: Target, *, opt_level: int = 3, passes: list | None = None,
-                 num_threads: int | None = None):
+                 num_threads: int | None = None, profile: bool = False):
         super().__init__(graph)
         if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
             raise CompileError(f"num_threads must be a positive integer or None, got {num_threads!r}")
         self.target = target
         self.opt_level = opt_level
-        builder, self._jit, self.compile_s = build(graph, target)
+        builder, self._jit, self.compile_s = build(graph, target, profile=profile)
         self._builder = builder
         plan = builder.plan
         self._weights = plan.weights  # kept alive: the native code reads them
@@ -44,10 +44,14 @@ class CompiledModule(ModuleBase):
         # parallel loops run on the process's native pool (started here, shared by all modules)
         self.num_threads = set_threads(self._jit, num_threads or available_cores())
         n_in, n_out = len(self.input_names), len(self.output_names)
-        self._args = (ctypes.c_void_p * (n_in + n_out + len(plan.weights) + 1))()
+        self._args = (ctypes.c_void_p * (n_in + n_out + len(plan.weights) + 2))()
         for i, w in enumerate(plan.weights):
             self._args[n_in + n_out + i] = w.ctypes.data
         self._args[n_in + n_out + len(plan.weights)] = self._arena.ctypes.data
+        # per-call nanoseconds, written by a profiling build's entry point
+        self._profile = np.zeros(len(builder.calls), np.int64) if profile else None
+        if profile:
+            self._args[n_in + n_out + len(plan.weights) + 1] = self._profile.ctypes.data
         self._passes = passes or []
         self._lock = threading.Lock()  # the argument table and the arena are shared by calls
 
@@ -64,6 +68,26 @@ class CompiledModule(ModuleBase):
             node, message = self._builder.failure(status)
             raise InputError(message, node=node.name, op=node.op)
         return outputs
+
+    def profile(self, reset: bool = True) -> list[dict[str, Any]]:
+        """Time per kernel since the last reset, slowest first (needs ``ember.compile(..., profile=True)``).
+
+        Each entry: ``{"node", "op", "ops" (a Fused group's ops), "output" (its type), "seconds"}``.
+        """
+        if self._profile is None:
+            raise CompileError("this module was compiled without profile=True")
+        rows = []
+        for (node, _, _), nanos in zip(self._builder.calls, self._profile.tolist()):
+            ops = [node.op]
+            if node.op == "Fused":
+                from ember.ir.ops.fused import body_graph
+
+                ops = [n.op for n in body_graph(node.attrs).nodes]
+            rows.append({"node": node.name, "op": node.op, "ops": ops, "output": str(node.outputs[0].type),
+                         "seconds": nanos * 1e-9})
+        if reset:
+            self._profile[:] = 0
+        return sorted(rows, key=lambda r: -r["seconds"])
 
     def stats(self) -> dict[str, Any]:
         """Kernel count, planned arena bytes (and the sum of all intermediates, the arena

@@ -51,7 +51,7 @@ def test_bench_json_follows_the_contract(tmp_path):
     model = small_model(tmp_path / "m.onnx")
     out = tmp_path / "bench.json"
     result = subprocess.run([sys.executable, "-m", "ember", "bench", str(model), "--repeat", "3",
-                             "--json", str(out)], capture_output=True, text=True, timeout=300)
+                             "--json", str(out), "--profile"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert set(report) >= {"model", "cpu", "threads", "results", "ratios"}
@@ -59,3 +59,4 @@ def test_bench_json_follows_the_contract(tmp_path):
     assert report["results"]["ember"]["runs"] == 3
     assert set(report["ratios"]) == {"onnxruntime/ember", "reference/ember"}
     assert "median ms" in result.stdout
+    assert "ms/run" in result.stdout and "Relu" in result.stdout  # the per-kernel profile
