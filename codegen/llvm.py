@@ -46,16 +46,20 @@ LIBM = {"erf", "asinh", "acosh", "atanh", "log1p", "expm1", "fmod"}
 
 
 def llvm_suffix(t: ir.Type) -> str:
+    if isinstance(t, ir.VectorType):
+        return f"v{t.count}{llvm_suffix(t.element)}"
     return {F32: "f32", F64: "f64"}[t]
 
 
 class KernelEmitter:
     """Emits one :class:`Kernel` into an ``ir.Module``."""
 
-    def __init__(self, module: ir.Module, kernel: Kernel, *, linkage: str = "internal", f16c: bool = False):
+    def __init__(self, module: ir.Module, kernel: Kernel, *, linkage: str = "internal", f16c: bool = False,
+                 target=None):
         self.module = module
         self.kernel = kernel
         self.f16c = f16c  # native half <-> float conversion instructions
+        self.target = target  # None: vectorized loops stay scalar loops (LLVM may still vectorize them)
         fnty = ir.FunctionType(I32, [PTR] * len(kernel.params))
         self.check_codes = {id(c): i + 1 for i, c in enumerate(checks_in(kernel.body))}
         self.function = ir.Function(module, fnty, name=kernel.name)
@@ -124,6 +128,11 @@ class KernelEmitter:
         if s.kind == "parallel" and self.outline and s.extent > 1 and not self._writes_shared_local(s):
             self.parallel_loop(s)
             return
+        if s.kind == "vectorized" and self.target is not None:
+            from .vectorize import vectorize_loop
+
+            if vectorize_loop(self, s):
+                return
         self.loop(s, ir.Constant(I64, 0), ir.Constant(I64, s.extent))
 
     def loop(self, s: For, begin: ir.Value, end: ir.Value) -> None:
@@ -384,13 +393,13 @@ class KernelEmitter:
     def safe_divide(self, a: ir.Value, d: ir.Value, signed: bool, op: str) -> ir.Value:
         """Truncating division (or remainder) that never traps: x/0 = 0, MIN/-1 wraps."""
         b = self.builder
-        zero, one = ir.Constant(a.type, 0), ir.Constant(a.type, 1)
+        zero, one = _const(a.type, 0), _const(a.type, 1)
         is_zero = b.icmp_unsigned("==", d, zero)
         if not signed:
             safe = b.select(is_zero, one, d)
             q = b.udiv(a, safe) if op == "div" else b.urem(a, safe)
             return b.select(is_zero, zero, q)
-        minus_one = ir.Constant(a.type, -1)
+        minus_one = _const(a.type, -1)
         is_m1 = b.icmp_signed("==", d, minus_one)
         safe = b.select(b.or_(is_zero, is_m1), one, d)
         if op == "div":
@@ -405,11 +414,11 @@ class KernelEmitter:
         r = self.safe_divide(a, d, signed, "rem")
         if not signed:
             return q if op == "floordiv" else r
-        zero = ir.Constant(a.type, 0)
+        zero = _const(a.type, 0)
         adjust = b.and_(b.icmp_signed("!=", r, zero),
                         b.icmp_signed("!=", b.icmp_signed("<", r, zero), b.icmp_signed("<", d, zero)))
         if op == "floordiv":
-            return b.select(adjust, b.sub(q, ir.Constant(a.type, 1)), q)
+            return b.select(adjust, b.sub(q, _const(a.type, 1)), q)
         return b.select(adjust, b.add(r, d), r)
 
     def compare(self, op: str, dtype: str, a: ir.Value, b_: ir.Value) -> ir.Value:
@@ -428,29 +437,33 @@ class KernelEmitter:
             return v
         if dst == "bool":
             if is_float(src):
-                return b.fcmp_unordered("!=", v, ir.Constant(st, 0.0))
-            return b.icmp_unsigned("!=", v, ir.Constant(st, 0))
+                return b.fcmp_unordered("!=", v, _const(v.type, 0.0))
+            return b.icmp_unsigned("!=", v, _const(v.type, 0))
+        vt = _like(v.type, dt)  # dt, or a vector of dt as wide as v
         if is_float(src) and is_float(dst):
             if st == dt:
                 return v
-            return b.fpext(v, dt) if _bits(st) < _bits(dt) else b.fptrunc(v, dt)
+            return b.fpext(v, vt) if _bits(st) < _bits(dt) else b.fptrunc(v, vt)
         if is_float(src):
             # clamp-free conversion; out-of-range values are unspecified, as in C and numpy
-            return b.fptoui(v, dt) if dst in UNSIGNED else b.fptosi(v, dt)
+            return b.fptoui(v, vt) if dst in UNSIGNED else b.fptosi(v, vt)
         if is_float(dst):
-            return b.uitofp(v, dt) if src in UNSIGNED else b.sitofp(v, dt)
+            return b.uitofp(v, vt) if src in UNSIGNED else b.sitofp(v, vt)
         if _bits(st) == _bits(dt):
             return v
         if _bits(st) > _bits(dt):
-            return b.trunc(v, dt)
-        return b.zext(v, dt) if src in UNSIGNED else b.sext(v, dt)
+            return b.trunc(v, vt)
+        return b.zext(v, vt) if src in UNSIGNED else b.sext(v, vt)
 
     def call(self, e: Call) -> ir.Value:
-        args = [self.expr(a) for a in e.args]
+        return self.call_values(e.name, [self.expr(a) for a in e.args])
+
+    def call_values(self, function: str, args: list[ir.Value]) -> ir.Value:
+        """``function(*args)``: an LLVM intrinsic (vectors too) or a scalar libm call."""
         t = args[0].type
-        if e.name in INTRINSICS:
-            return self.intrinsic(INTRINSICS[e.name], t, args)
-        name = e.name + ("f" if t == F32 else "")
+        if function in INTRINSICS:
+            return self.intrinsic(INTRINSICS[function], t, args)
+        name = function + ("f" if t == F32 else "")
         fn = self.module.globals.get(name)
         if fn is None:
             fn = ir.Function(self.module, ir.FunctionType(t, [t] * len(args)), name=name)
@@ -532,6 +545,18 @@ def _constant(e: Const) -> ir.Constant:
     return ir.Constant(t, int(e.value))
 
 
+def _const(t: ir.Type, value) -> ir.Constant:
+    """The constant ``value`` of type ``t``; splatted when ``t`` is a vector type."""
+    if isinstance(t, ir.VectorType):
+        return ir.Constant(t, [ir.Constant(t.element, value)] * t.count)
+    return ir.Constant(t, value)
+
+
+def _like(shape: ir.Type, t: ir.Type) -> ir.Type:
+    """``t``, or a vector of ``t`` with as many lanes as ``shape`` when that is a vector type."""
+    return ir.VectorType(t, shape.count) if isinstance(shape, ir.VectorType) else t
+
+
 def _bits(t: ir.Type) -> int:
     return {I1: 1, I8: 8, I16: 16, I32: 32, I64: 64, F16: 16, F32: 32, F64: 64}[t]
 
@@ -547,4 +572,4 @@ def _clean(name: str) -> str:
 def emit_kernel(module: ir.Module, kernel: Kernel, *, linkage: str = "internal", target=None) -> ir.Function:
     """Add ``kernel`` to ``module`` as a function of the same name (tuned to ``target``'s features)."""
     f16c = target is not None and "f16c" in target.features
-    return KernelEmitter(module, kernel, linkage=linkage, f16c=f16c).emit()
+    return KernelEmitter(module, kernel, linkage=linkage, f16c=f16c, target=target).emit()

@@ -1,0 +1,293 @@
+"""Loops marked ``vectorized`` -> explicit LLVM vector code (used by :mod:`ember.codegen.llvm`).
+
+``for vectorized i in 0..n: S`` becomes a loop over chunks of ``lanes`` iterations evaluating
+``S`` on vectors (``i`` is ``<base, base+1, ...>``), then the ``n % lanes`` remaining iterations
+as the scalar loop. Only bodies of ``Store``/``Let``/``Seq`` whose per-element operations are
+those of the scalar loop qualify (results are bit-identical); anything else stays scalar.
+Loads and stores of stride 1 in ``i`` are vector accesses, stride 0 a scalar access and splat,
+any other index per-lane scalar accesses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ember.ir.loops.expr import (
+    Binary,
+    Call,
+    Cast,
+    Compare,
+    Const,
+    Expr,
+    Load,
+    Not,
+    Select,
+    Var,
+    children,
+    is_float,
+)
+from ember.ir.loops.simplify import same
+from ember.ir.loops.stmt import Buffer, For, Let, Seq, Stmt, Store
+from ember.ir.loops.tensor import walk
+from llvmlite import ir
+
+from .llvm import (
+    I32,
+    I64,
+    MEMORY_TYPES,
+    VALUE_TYPES,
+    KernelEmitter,
+    _align,
+    _bits,
+    _clean,
+    _const,
+    _may_trap,
+)
+
+# integer operations done lane by lane (their scalar code has no vector form here)
+PER_LANE_INT = {"div", "floordiv", "floormod", "pow"}
+
+
+def vectorize_loop(emitter: KernelEmitter, s: For) -> bool:
+    """Emit ``s`` (``kind == "vectorized"``) as vector code; False (nothing emitted) when it does not qualify."""
+    lanes = _lanes(emitter, s)
+    if lanes is None:
+        return False
+    _VectorLoop(emitter, s, lanes).emit()
+    return True
+
+
+def _lanes(emitter: KernelEmitter, s: For) -> int | None:
+    """Lanes per chunk for ``s``, or None when ``s`` must stay a scalar loop."""
+    stores: list[Store] = []
+    exprs: list[Expr] = []
+    if not _collect(s.body, stores, exprs):
+        return None
+    nodes = [x for e in exprs for x in walk(e)]
+    if any(x.dtype == "float16" for x in nodes) or any(b.dtype == "float16" for b in _buffers(stores, nodes)):
+        return None
+    if any(isinstance(x, Select) and x.guard and (_may_trap(x.a) or _may_trap(x.b)) for x in nodes):
+        return None  # the untaken side may read out of bounds: keep the branch of the scalar loop
+    if not all(isinstance(x, (Const, Var, Binary, Compare, Not, Select, Cast, Call, Load)) for x in nodes):
+        return None
+    strides = _Strides(s.var)
+    for st in _lets(s.body):
+        strides.lets[st.var.uid] = strides(st.value)
+    if not _independent(stores, nodes, strides):
+        return None
+    width = max(_bits(MEMORY_TYPES[b.dtype]) // 8 for b in _buffers(stores, nodes))
+    lanes = emitter.target.vector_lanes(width)
+    return lanes if lanes >= 2 and s.extent >= lanes else None
+
+
+def _collect(s: Stmt, stores: list[Store], exprs: list[Expr]) -> bool:
+    if isinstance(s, Seq):
+        return all(_collect(x, stores, exprs) for x in s.stmts)
+    if isinstance(s, Store):
+        stores.append(s)
+        exprs += [s.index, s.value]
+        return True
+    if isinstance(s, Let):
+        exprs.append(s.value)
+        return _collect(s.body, stores, exprs)
+    return False  # If, For, Allocate, Check: scalar loop
+
+
+def _lets(s: Stmt) -> list[Let]:
+    if isinstance(s, Seq):
+        return [x for st in s.stmts for x in _lets(st)]
+    if isinstance(s, Let):
+        return [s] + _lets(s.body)
+    return []
+
+
+def _buffers(stores: list[Store], nodes: list[Expr]) -> list[Buffer]:
+    return [st.buffer for st in stores] + [x.buffer for x in nodes if isinstance(x, Load)]
+
+
+def _independent(stores: list[Store], nodes: list[Expr], strides: _Strides) -> bool:
+    """Whether running each statement for a whole chunk in turn gives what the scalar loop gives.
+
+    Holds when every buffer written is accessed at one index of stride 1 (lane k touches only
+    element k of the chunk), or is written by a single store and never read (lanes store in order).
+    """
+    loads = [x for x in nodes if isinstance(x, Load)]
+    for buf in {id(st.buffer): st.buffer for st in stores}.values():
+        indices = [st.index for st in stores if st.buffer is buf] + [x.index for x in loads if x.buffer is buf]
+        if len(indices) == 1:
+            continue
+        if not all(strides(i) == 1 and same(i, indices[0]) for i in indices):
+            return False
+    return True
+
+
+class _Strides:
+    """``d e / d var`` for integer expressions affine in the loop variable; 0 = invariant; None = unknown."""
+
+    def __init__(self, var: Var):
+        self.var = var
+        self.lets: dict[int, int | None] = {}
+        self.memo: dict[int, int | None] = {}
+
+    def __call__(self, e: Expr) -> int | None:
+        if id(e) not in self.memo:
+            self.memo[id(e)] = self._stride(e)
+        return self.memo[id(e)]
+
+    def _stride(self, e: Expr) -> int | None:
+        if isinstance(e, Const):
+            return 0
+        if isinstance(e, Var):
+            return 1 if e.uid == self.var.uid else self.lets.get(e.uid, 0)
+        parts = [self(c) for c in children(e)]
+        if any(p is None for p in parts):
+            return None
+        if isinstance(e, Binary) and not is_float(e.dtype) and e.dtype != "bool":
+            a, b = parts
+            if e.op == "add":
+                return a + b
+            if e.op == "sub":
+                return a - b
+            if e.op == "mul":
+                if isinstance(e.b, Const):
+                    return a * int(e.b.value)
+                if isinstance(e.a, Const):
+                    return b * int(e.a.value)
+        return 0 if all(p == 0 for p in parts) else None
+
+
+class _VectorLoop:
+    def __init__(self, emitter: KernelEmitter, s: For, lanes: int):
+        self.em = emitter
+        self.s = s
+        self.lanes = lanes
+        self.strides = _Strides(s.var)
+        self.vectors: dict[int, ir.Value] = {}  # let-bound variables that vary across lanes
+
+    @property
+    def b(self) -> ir.IRBuilder:
+        return self.em.builder
+
+    def emit(self) -> None:
+        s, b = self.s, self.b
+        chunks = s.extent // self.lanes * self.lanes
+        pre = b.block
+        name = _clean(s.var.name)
+        header = b.append_basic_block(f"{name}.vloop")
+        exit_ = b.append_basic_block(f"{name}.vexit")
+        b.branch(header)
+        b.position_at_end(header)
+        base = b.phi(I64, name=f"{name}.base")
+        base.add_incoming(ir.Constant(I64, 0), pre)
+        self.em.vars[s.var.uid] = base  # scalar code in the chunk sees lane 0
+        self.base = base
+        self.stmt(s.body)
+        nxt = b.add(base, ir.Constant(I64, self.lanes), flags=["nuw", "nsw"])
+        base.add_incoming(nxt, b.block)
+        b.cbranch(b.icmp_signed("<", nxt, ir.Constant(I64, chunks)), header, exit_)
+        b.position_at_end(exit_)
+        if chunks < s.extent:  # the remainder, as the scalar loop
+            self.em.loop(s, ir.Constant(I64, chunks), ir.Constant(I64, s.extent))
+
+    # ------------------------------------------------------------ statements
+    def stmt(self, s: Stmt) -> None:
+        if isinstance(s, Seq):
+            for x in s.stmts:
+                self.stmt(x)
+        elif isinstance(s, Let):
+            stride = self.strides(s.value)
+            self.strides.lets[s.var.uid] = stride
+            if stride == 0:
+                self.em.vars[s.var.uid] = self.em.expr(s.value)
+            else:
+                v = self.expr(s.value)
+                self.vectors[s.var.uid] = v
+                self.em.vars[s.var.uid] = self.b.extract_element(v, ir.Constant(I32, 0))
+            self.stmt(s.body)
+        else:
+            assert isinstance(s, Store)
+            self.store(s)
+
+    def store(self, s: Store) -> None:
+        b, buf = self.b, s.buffer
+        value = self.expr(s.value)
+        mem = MEMORY_TYPES[buf.dtype]
+        if self.strides(s.index) == 1:
+            if buf.dtype == "bool":
+                value = b.zext(value, ir.VectorType(mem, self.lanes))
+            b.store(value, self.em.address(buf, self.em.expr(s.index)), align=_align(mem))
+            return
+        index = self.expr(s.index)
+        for k in range(self.lanes):  # in lane order, as the scalar loop stores
+            lane = ir.Constant(I32, k)
+            self.em.store(buf, b.extract_element(index, lane), b.extract_element(value, lane))
+
+    # ----------------------------------------------------------- expressions
+    def splat(self, v: ir.Value) -> ir.Value:
+        t = ir.VectorType(v.type, self.lanes)
+        one = self.b.insert_element(ir.Constant(t, ir.Undefined), v, ir.Constant(I32, 0))
+        return self.b.shuffle_vector(one, ir.Constant(t, ir.Undefined),
+                                     ir.Constant(ir.VectorType(I32, self.lanes), None))
+
+    def per_lane(self, fn: Callable[..., ir.Value], *vectors: ir.Value) -> ir.Value:
+        """``fn`` applied lane by lane (scalar code) to ``vectors``, the results gathered into a vector."""
+        b = self.b
+        out = None
+        for k in range(self.lanes):
+            lane = ir.Constant(I32, k)
+            r = fn(*[b.extract_element(v, lane) for v in vectors])
+            if out is None:
+                out = ir.Constant(ir.VectorType(r.type, self.lanes), ir.Undefined)
+            out = b.insert_element(out, r, lane)
+        return out
+
+    def expr(self, e: Expr) -> ir.Value:
+        """``e`` for the chunk's lanes, as a vector."""
+        em, b = self.em, self.b
+        if self.strides(e) == 0:
+            return self.splat(em.expr(e))
+        if isinstance(e, Var):
+            if e.uid == self.s.var.uid:
+                steps = ir.Constant(ir.VectorType(I64, self.lanes), [ir.Constant(I64, k) for k in range(self.lanes)])
+                return b.add(self.splat(self.base), steps)
+            return self.vectors[e.uid]
+        if isinstance(e, Load):
+            return self.load(e)
+        if isinstance(e, Binary):
+            a, c = self.expr(e.a), self.expr(e.b)
+            if not is_float(e.dtype) and e.op in PER_LANE_INT:
+                return self.per_lane(lambda x, y: em.binary(e.op, e.a.dtype, x, y, e.b.dtype), a, c)
+            return em.binary(e.op, e.a.dtype, a, c, e.b.dtype)
+        if isinstance(e, Compare):
+            return em.compare(e.op, e.a.dtype, self.expr(e.a), self.expr(e.b))
+        if isinstance(e, Not):
+            a = self.expr(e.a)
+            return b.xor(a, _const(a.type, 1))
+        if isinstance(e, Select):  # guarded selects that load never get here
+            return b.select(self.expr(e.cond), self.expr(e.a), self.expr(e.b))
+        if isinstance(e, Cast):
+            return em.cast(self.expr(e.a), e.a.dtype, e.dtype)
+        if isinstance(e, Call):
+            args = [self.expr(a) for a in e.args]
+            if e.name in _intrinsics():
+                return em.call_values(e.name, args)
+            return self.per_lane(lambda *xs: em.call_values(e.name, list(xs)), *args)  # libm: no vector form
+        raise TypeError(f"cannot vectorize {e!r}")
+
+    def load(self, e: Load) -> ir.Value:
+        em, b, buf = self.em, self.b, e.buffer
+        if self.strides(e.index) == 1:
+            mem = MEMORY_TYPES[buf.dtype]
+            t = ir.VectorType(mem, self.lanes)
+            v = b.load(em.address(buf, em.expr(e.index)), typ=t, align=_align(mem))
+            if buf.dtype == "bool":
+                return b.icmp_unsigned("!=", v, _const(t, 0))
+            assert VALUE_TYPES[buf.dtype] == mem
+            return v
+        return self.per_lane(lambda i: em.load(buf, i), self.expr(e.index))  # a gather
+
+
+def _intrinsics() -> dict[str, str]:
+    from .llvm import INTRINSICS
+
+    return INTRINSICS
