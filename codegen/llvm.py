@@ -113,6 +113,7 @@ class KernelEmitter:
         elif isinstance(s, Allocate):
             mem = MEMORY_TYPES[s.buffer.dtype]
             self.pointers[id(s.buffer)] = self.alloca_builder.alloca(mem, size=s.buffer.size, name=_clean(s.buffer.name))
+            self.pointers[id(s.buffer)].type = PTR  # an opaque pointer, like the kernel's parameters
             self.stmt(s.body)
         else:
             raise TypeError(f"cannot emit {s!r}")

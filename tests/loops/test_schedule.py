@@ -196,3 +196,26 @@ def test_compute_at_of_a_reduction_and_errors():
     s[total].split(s[total].leaf[0], 2)
     with pytest.raises(ScheduleError, match="split"):
         s[total].compute_at(s[y], s[y].leaf[0])
+
+
+def test_packed_tile_with_vectorized_loops():
+    """A cache_read tile attached inside a parallel loop, read and written by vectorized loops."""
+    a, b, c = matmul(24, 40, 48)
+    s = create_schedule(c)
+    st_ = s[c]
+    i, j, r = st_.leaf
+    io, ii = st_.split(i, 6)
+    jo, ji = st_.split(j, 16)
+    packed = s.cache_read(b, [c])
+    st_.reorder(jo, io, r, ii, ji)
+    s[packed].compute_at(st_, jo)
+    st_.unroll(ii)
+    st_.vectorize(ji)
+    st_.parallel(jo)
+    s[packed].vectorize(s[packed].leaf[-1])
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((24, 40)).astype(np.float32)
+    B = rng.standard_normal((40, 48)).astype(np.float32)
+    for target in ("host", "x86-64"):
+        (C,) = run(s, [a, b], [A, B], target)
+        np.testing.assert_allclose(C, A @ B, rtol=1e-5, atol=1e-5)
