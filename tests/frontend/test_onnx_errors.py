@@ -1,7 +1,6 @@
 """Bad models and bad feeds raise ember errors that name the node, op and reason."""
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper
 

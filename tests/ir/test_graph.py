@@ -69,7 +69,7 @@ def test_toposort_restores_order_and_detects_cycles():
         verify(g)
     g.toposort()
     verify(g)
-    relu, sigmoid = g.nodes[0], g.nodes[1]
+    relu = g.nodes[0]
     relu.inputs = [g.nodes[-1].output]  # x -> ... -> d -> relu: a cycle
     with pytest.raises(VerifyError, match="cycle"):
         g.toposort()

@@ -15,7 +15,6 @@ import onnx
 from onnx import helper, numpy_helper
 
 import ember
-from ember.frontend import import_onnx
 from ember.runtime import ReferenceModule
 
 

@@ -10,24 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.ops.harness import Const, check_node, ember_import_node, run_ember
+from tests.ops.test_shape import ints, random_array
 
 SETTINGS = settings(max_examples=80, deadline=None, derandomize=True, database=None)
 DTYPES = ("float32", "int64", "bool", "float16", "int32", "uint8")
 INT64_MAX, INT64_MIN, INT32_MAX = 2**63 - 1, -(2**63), 2**31 - 1
-
-
-def random_array(shape, dtype, seed: int) -> np.ndarray:
-    """Random values of ``dtype`` (small ints, so every dtype can hold them)."""
-    rng = np.random.default_rng(seed)
-    if dtype == "bool":
-        return rng.random(shape) < 0.5
-    if np.dtype(dtype).kind == "f":
-        return rng.standard_normal(shape).astype(dtype)
-    return rng.integers(0, 100, shape).astype(dtype)
-
-
-def ints(values) -> Const:
-    return Const(np.array(values, dtype=np.int64))
 
 
 def maybe_negative(data, axis: int, rank: int) -> int:

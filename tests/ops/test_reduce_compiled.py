@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from tests.ops.harness import COMPILE_TARGETS, Const, check_compiled
 from tests.ops.test_reduce import (
     REDUCE_OPS,
+    _reduce_data,
     SEEDS,
     axis_in,
     random_values,
@@ -53,16 +54,10 @@ def _dtypes(op: str) -> list[str]:
 
 
 def _data(seed: int, op: str, shape, dtype: str) -> np.ndarray:
+    """The reference tests' data, plus booleans (which only the compiled tests draw)."""
     if dtype == "bool":
         return random_values(seed, shape, "int64", 0, 1).astype(bool)
-    if op == "ReduceLogSum":
-        return random_values(seed, shape, dtype, 1, 4)  # a positive sum: log is defined
-    if op == "ReduceProd":
-        low, high = (-1, 1) if dtype in INTS else (0.5, 1.5)  # products stay in range
-        return random_values(seed, shape, dtype, low, high)
-    if dtype == "uint8":
-        return random_values(seed, shape, dtype, 0, 9)
-    return random_values(seed, shape, dtype)
+    return _reduce_data(seed, op, shape, dtype)
 
 
 @pytest.mark.parametrize("op", REDUCE_OPS)

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.ops.harness import Const, check_node, ember_import_node
+from tests.ops.test_shape import random_array
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True, database=None)
 COORDINATE_MODES = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
@@ -24,13 +25,6 @@ NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
 # Scales that hit exact .5 ties in the coordinates (2, 0.5, 4) and awkward float32 products.
 SCALES = (0.5, 0.6, 0.7, 1.0, 1.3, 1.5, 2.0, 2.5, 3.0, 4.0, 0.25, 1.75)
 seeds = st.integers(0, 2**31 - 1)
-
-
-def random_array(shape, dtype, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    if np.dtype(dtype).kind == "f":
-        return rng.standard_normal(shape).astype(dtype)
-    return rng.integers(0, 100, shape).astype(dtype)
 
 
 def resize(x, *, scales=None, sizes=None, roi=None, rtol=1e-5, atol=1e-5, **attrs):
