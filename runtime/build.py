@@ -25,13 +25,14 @@ from ember.ir import Graph, Node, Value
 from ember.ir.debug import debug_level, debug_print
 from ember.ir.errors import CompileError, EmberError
 from ember.ir.loops import Kernel, Tensor, create_schedule, lower, placeholder
+from ember.ir.loops.knobs import Knobs
 
 from .memory import Lifetime, aligned, plan_arena
 
 ENTRY = "ember_main"
 
 
-def default_schedule(outputs: list[Tensor], target: Target):
+def default_schedule(outputs: list[Tensor], target: Target, knobs=None):
     """The schedule used when an op has no template: stages tagged ``inline`` are inlined."""
     schedule = create_schedule(outputs)
     for stage in schedule.stages:
@@ -40,8 +41,9 @@ def default_schedule(outputs: list[Tensor], target: Target):
     return schedule
 
 
-def lower_node(node: Node, target: Target, name: str) -> Kernel:
-    """The kernel of one node: compute definition, then its schedule, then lowering."""
+def lower_node(node: Node, target: Target, name: str, knobs: Knobs | None = None) -> Kernel:
+    """The kernel of one node: compute definition, then its schedule (with ``knobs``, default
+    choices when none), then lowering."""
     opdef = node.opdef
     inputs = [placeholder(v.type.shape, v.type.dtype, f"in{i}") for i, v in enumerate(node.inputs)]
     outputs = opdef.compute(inputs, node.attrs, [v.type for v in node.outputs])
@@ -49,7 +51,7 @@ def lower_node(node: Node, target: Target, name: str) -> Kernel:
         if (out.shape, out.dtype) != (value.type.shape, value.type.dtype):
             raise CompileError(f"compute gives {out.dtype}{list(out.shape)}, inference {value.type}",
                                node=node.name, op=node.op)
-    schedule = (opdef.schedule or default_schedule)(list(outputs), target)
+    schedule = (opdef.schedule or default_schedule)(list(outputs), target, knobs)
     return lower(schedule, inputs, name)
 
 

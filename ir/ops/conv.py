@@ -160,9 +160,9 @@ def convolve(x: Tensor, bias: Tensor | None, staging: Staging, group: int, out_c
     return compute(out.shape, crop, name)
 
 
-def _schedule_conv(outputs: list[Tensor], target) -> Schedule:
+def _schedule_conv(outputs: list[Tensor], target, knobs=None) -> Schedule:
     """The windowed ops' schedule with register tiles (see :func:`.window.schedule_windowed`)."""
-    return schedule_windowed(outputs, target, register_block=True)
+    return schedule_windowed(outputs, target, knobs, register_block=True)
 
 
 # --- Conv ---------------------------------------------------------------------------------------

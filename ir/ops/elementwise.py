@@ -354,7 +354,7 @@ NUMPY = NumpyMath()
 LOOPS = LoopMath()
 
 
-def pointwise_schedule(outputs: list[Tensor], target) -> Any:
+def pointwise_schedule(outputs: list[Tensor], target, knobs=None) -> Any:
     """The loop nest of a pointwise op: everything inlined into the output, annotated by
     :func:`~ember.ir.ops.compute.annotate_pointwise`."""
     schedule = create_schedule(outputs)

@@ -75,14 +75,14 @@ def _compute(inputs, attrs, outputs):
     return results
 
 
-def _schedule(outputs, target):
+def _schedule(outputs, target, knobs=None):
     from ..loops.schedule import create_schedule
 
     plan = outputs[0].fused_plan
     anchor = max(range(len(plan)), key=lambda i: (_ANCHOR_RANK.get(plan[i][0].fusion, 0), i))
     opdef, anchor_outputs = plan[anchor]
     if opdef.schedule is not None:
-        schedule = opdef.schedule(anchor_outputs, target)
+        schedule = opdef.schedule(anchor_outputs, target, knobs)
         schedule.extend(outputs)
     else:
         schedule = create_schedule(outputs)

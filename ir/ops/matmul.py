@@ -270,7 +270,7 @@ def _lane_contraction(c: Contraction, operands: list[Tensor], dtype: str, name: 
     return compute(c.shape, element, name)
 
 
-def contraction_schedule(outputs: list[Tensor], target) -> Schedule:
+def contraction_schedule(outputs: list[Tensor], target, knobs=None) -> Schedule:
     """Loop a contraction ``i, k, j`` (reductions just outside the innermost output axis) when that
     axis has stride 1 in an operand, so the innermost loop is a vectorizable AXPY:
 

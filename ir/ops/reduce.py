@@ -171,7 +171,7 @@ def _saturating_cast(y: Expr, dtype: str) -> Expr:
     return select(y >= float(info.max), highest, select(y > float(info.min), cast(dtype, y), lowest))
 
 
-def reduction_schedule(outputs: list[Tensor], target) -> Schedule:
+def reduction_schedule(outputs: list[Tensor], target, knobs=None) -> Schedule:
     """Inline the stages tagged ``inline``; loop over every reduction in the memory order of the
     tensor it reads, so that the innermost loop has stride 1.
 

@@ -15,8 +15,11 @@ Conventions every op follows:
   op means, with outputs of exactly the inferred dtype and shape.
 * ``compute(tensors, attrs, output_types) -> list[Tensor]`` defines the same
   thing in the loop-level IR (:mod:`ember.ir.loops`), from which native code
-  is generated; ``schedule(outputs, target) -> Schedule`` says how to loop
-  over it (optional: the default schedule is the naive loop nest).
+  is generated; ``schedule(outputs, target, knobs=None) -> Schedule`` says how
+  to loop over it (optional: the default schedule is the naive loop nest). It
+  is the op's tunable template: every choice it makes (tile sizes, loop order,
+  unrolling, ...) is asked of ``knobs`` (:class:`ember.ir.loops.knobs.Knobs`),
+  so the autotuner can search them and records can replay them.
 * Attribute names and meanings follow the newest ONNX opset; inputs that ONNX
   takes as (constant) tensors for shapes, axes, pads, ... are attributes here.
 """
@@ -117,8 +120,8 @@ InferFn = Callable[[list[TensorType], dict], list[TensorType]]
 ReferenceFn = Callable[[list[np.ndarray], dict], list[np.ndarray]]
 # compute(input tensors, attrs, output types) -> output tensors (ember.ir.loops.Tensor)
 ComputeFn = Callable[[list, dict, list[TensorType]], list]
-# schedule(output tensors, target) -> ember.ir.loops.Schedule
-ScheduleFn = Callable[[list, Any], Any]
+# schedule(output tensors, target, knobs=None) -> ember.ir.loops.Schedule
+ScheduleFn = Callable[..., Any]
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ def replaced(indices: Sequence[Expr], axis: int, index: Expr) -> tuple[Expr, ...
     return tuple(index if a == axis else i for a, i in enumerate(indices))
 
 
-def injective_schedule(outputs: list[Tensor], target) -> Schedule:
+def injective_schedule(outputs: list[Tensor], target, knobs=None) -> Schedule:
     """Stages tagged ``inline`` inlined; every other stage loops over one fused outer loop
     (parallel) around its innermost axis (stride 1 in the output, vectorized)::
 

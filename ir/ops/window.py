@@ -372,7 +372,7 @@ def stage_input(x: Tensor, staging: Staging, pad_value: float, dtype: str | None
     return extern([(shape, dtype)], [x], body, name)[0]
 
 
-def schedule_windowed(outputs: list[Tensor], target, register_block: bool = False) -> Schedule:
+def schedule_windowed(outputs: list[Tensor], target, knobs=None, register_block: bool = False) -> Schedule:
     """The loop order of a windowed op's wide stage (tagged :data:`WIDE`, axes ``(n, c, q)`` + reductions).
 
     ::
