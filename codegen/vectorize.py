@@ -2,7 +2,8 @@
 
 ``for vectorized i in 0..n: S`` becomes a loop over chunks of ``lanes`` iterations evaluating
 ``S`` on vectors (``i`` is ``<base, base+1, ...>``), then the ``n % lanes`` remaining iterations
-as the scalar loop. Only bodies of ``Store``/``Let``/``Seq`` whose per-element operations are
+as the scalar loop; up to :data:`MAX_STRAIGHT_CHUNKS` chunks are emitted one after another
+instead (constant bases: a small local tile they index becomes registers). Only bodies of ``Store``/``Let``/``Seq`` whose per-element operations are
 those of the scalar loop qualify (results are bit-identical); anything else stays scalar.
 Loads and stores of stride 1 in ``i`` are vector accesses, stride 0 a scalar access and splat,
 any other index per-lane scalar accesses.
@@ -31,6 +32,7 @@ from ember.ir.loops.stmt import Buffer, For, Let, Seq, Stmt, Store
 from ember.ir.loops.tensor import walk
 from llvmlite import ir
 
+from .vecmath import has_inline_form
 from .llvm import (
     I32,
     I64,
@@ -46,6 +48,8 @@ from .llvm import (
 
 # integer operations done lane by lane (their scalar code has no vector form here)
 PER_LANE_INT = {"div", "floordiv", "floormod", "pow"}
+# loops of at most this many whole chunks are emitted without a loop (the chunk bases constants)
+MAX_STRAIGHT_CHUNKS = 4
 
 
 def vectorize_loop(emitter: KernelEmitter, s: For) -> bool:
@@ -171,6 +175,9 @@ class _VectorLoop:
     def emit(self) -> None:
         s, b = self.s, self.b
         chunks = s.extent // self.lanes * self.lanes
+        if chunks <= MAX_STRAIGHT_CHUNKS * self.lanes:
+            self.emit_straight(chunks)
+            return
         pre = b.block
         name = _clean(s.var.name)
         header = b.append_basic_block(f"{name}.vloop")
@@ -188,6 +195,17 @@ class _VectorLoop:
         b.position_at_end(exit_)
         if chunks < s.extent:  # the remainder, as the scalar loop
             self.em.loop(s, ir.Constant(I64, chunks), ir.Constant(I64, s.extent))
+
+    def emit_straight(self, chunks: int) -> None:
+        """A few chunks one after the other, each base a constant: a tile of local accumulators
+        indexed by them becomes registers (LLVM promotes constant-index accesses of a small alloca)."""
+        for base in range(0, chunks, self.lanes):
+            self.base = ir.Constant(I64, base)
+            self.em.vars[self.s.var.uid] = self.base
+            self.vectors.clear()
+            self.stmt(self.s.body)
+        if chunks < self.s.extent:
+            self.em.loop(self.s, ir.Constant(I64, chunks), ir.Constant(I64, self.s.extent))
 
     # ------------------------------------------------------------ statements
     def stmt(self, s: Stmt) -> None:
@@ -269,7 +287,7 @@ class _VectorLoop:
             return em.cast(self.expr(e.a), e.a.dtype, e.dtype)
         if isinstance(e, Call):
             args = [self.expr(a) for a in e.args]
-            if e.name in _intrinsics():
+            if e.name in _intrinsics() or has_inline_form(e.name, args[0].type):
                 return em.call_values(e.name, args)
             return self.per_lane(lambda *xs: em.call_values(e.name, list(xs)), *args)  # libm: no vector form
         raise TypeError(f"cannot vectorize {e!r}")

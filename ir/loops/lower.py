@@ -12,6 +12,7 @@ the output buffer in a loop nest of its own first.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 from .expr import INDEX, Const, Expr, Load, Var, const, logical_and
@@ -21,6 +22,10 @@ from .simplify import simplify
 from .stmt import Allocate, Buffer, For, If, Kernel, Stmt, Store, seq
 from .tensor import IterVar, Reduce, Tensor, TensorRead, combine, walk
 from .visit import post_order, substitute
+
+
+# the largest local accumulator tile (elements) of a reduction with data loops inside its reduction loops
+MAX_ACCUMULATOR_TILE = 1024
 
 
 class LoweringError(ValueError):
@@ -125,16 +130,125 @@ class _Lowering:
             zero = const(0, INDEX)
             update = Store(acc, zero, combine(body.combiner, Load(acc, zero, acc.dtype), fix(body.source)))
             inner = seq(Store(acc, zero, identity), self._nest(stage, depth, len(leaf), guards, update),
-                        Store(out, simplify(data_index, ranges), Load(acc, zero, acc.dtype)))
+                        self._final_store(stage, values, ranges, Load(acc, zero, acc.dtype)))
             return self._nest(stage, 0, depth, guards, Allocate(acc, inner))
-        # general order: initialize the output first, then accumulate into it
+        index = simplify(data_index, ranges)
+        inner_start = max(reduce_leaves) + 1
+        if (stage.local_accumulator and math.prod(ax.extent for ax in leaf[inner_start:]) <= MAX_ACCUMULATOR_TILE
+                and all(pos < inner_start for pos in self.attached)):
+            return self._tiled_reduction(stage, inner_start, guards, values, fix(body.source), ranges)
+        update = Store(out, index, combine(body.combiner, Load(out, index, out.dtype), fix(body.source)))
+        return seq(self._init_output(stage), self._nest(stage, 0, len(leaf), guards, update))
+
+    def _init_output(self, stage: Stage) -> Stmt:
+        """A nest storing the reduction's identity into every element of its output."""
+        op = stage.op
         init_vars = [Var(f"{ax.name}.init") for ax in op.axes]
-        init: Stmt = Store(out, flat_index(init_vars, stage.tensor.shape), identity)
+        init: Stmt = Store(self.buffers[id(stage.tensor)], flat_index(init_vars, stage.tensor.shape),
+                           op.body.identity())
         for v, ax in reversed(list(zip(init_vars, op.axes))):
             init = For(v, ax.extent, init)
-        index = simplify(data_index, ranges)
-        update = Store(out, index, combine(body.combiner, Load(out, index, out.dtype), fix(body.source)))
-        return seq(init, self._nest(stage, 0, len(leaf), guards, update))
+        return init
+
+    def _tiled_reduction(self, stage: Stage, inner_start: int, guards: list[tuple[int, Expr]],
+                         values: dict[IterVar, Expr], source: Expr, ranges: dict[Var, tuple[int, int]]) -> Stmt:
+        """A reduction accumulated in a local tile over the data loops inside its innermost reduction
+        loops (see ``Stage.accumulate_locally``). Reduction loops outside the innermost group of them
+        (a blocked reduction) add the tile into ``C``, which is initialized first. Guards of the inner
+        loops stay on the final stores; the accumulation drops those whose loads are in bounds anyway
+        (a padded, packed operand).
+        """
+        leaf, body = stage.leaf, stage.op.body
+        out = self.buffers[id(stage.tensor)]
+        group_start = inner_start - 1
+        while group_start > 0 and leaf[group_start - 1].kind == "reduce":
+            group_start -= 1
+        blocked = any(ax.kind == "reduce" for ax in leaf[:group_start])
+        inner = leaf[inner_start:]
+        acc = Buffer(f"{stage.tensor.name}.acc", body.dtype, tuple(ax.extent for ax in inner), scope="local")
+        acc_index = flat_index([ax.var for ax in inner], acc.shape)
+
+        def inner_loops(statement: Stmt, inner_guards: list[tuple[int, Expr]]) -> Stmt:
+            for pos in range(len(leaf) - 1, inner_start - 1, -1):
+                conds = [g for level, g in inner_guards if level == pos]
+                if conds:
+                    statement = If(logical_and(*conds), statement)
+                ax = leaf[pos]
+                statement = For(ax.var, ax.extent, statement, stage.annotations.get(ax, "serial"))
+            return statement
+
+        index = simplify(flat_index([values[ax] for ax in stage.op.axes], stage.tensor.shape), ranges)
+        result = Load(acc, acc_index, acc.dtype)
+        if blocked:
+            result = combine(body.combiner, Load(out, index, out.dtype), result)
+        inner_guards = [(level, g) for level, g in guards if level >= inner_start]
+        kept = [(level, g) for level, g in guards if level < inner_start or not self._loads_in_bounds(source, g, ranges)]
+        update = Store(acc, acc_index, combine(body.combiner, Load(acc, acc_index, acc.dtype), source))
+        write = inner_loops(self._final_store(stage, values, ranges, result), inner_guards)
+        if blocked and id(stage.tensor) in self.epilogue_of:
+            # a partial result goes back to C; the last block of the reduction stores the epilogue
+            last = logical_and(*[ax.var >= ax.extent - 1 for ax in leaf[:group_start] if ax.kind == "reduce"])
+            write = If(last, write, inner_loops(Store(out, index, result), inner_guards))
+        tile = seq(inner_loops(Store(acc, acc_index, body.identity()), []),
+                   self._nest(stage, group_start, inner_start, kept, inner_loops(update, kept)), write)
+        nest = self._nest(stage, 0, group_start, guards, Allocate(acc, tile))
+        return seq(self._init_output(stage), nest) if blocked else nest
+
+    def _final_store(self, stage: Stage, values: dict[IterVar, Expr], ranges: dict[Var, tuple[int, int]],
+                     result: Expr) -> Stmt:
+        """Store a reduction's ``result`` (at the axis ``values``), through its epilogue stage when it
+        has one that can be applied here."""
+        index = simplify(flat_index([values[ax] for ax in stage.op.axes], stage.tensor.shape), ranges)
+        consumer = self._foldable_epilogue(stage)
+        if consumer is None:
+            return Store(self.buffers[id(stage.tensor)], index, result)
+        self.folded.add(id(consumer.tensor))
+        self.epilogue_of[id(stage.tensor)] = consumer
+        at = {ax.var: values[own] for ax, own in zip(consumer.op.axes, stage.op.axes)}
+        value = post_order(substitute(self.expand_inlined(consumer.op.body), at), lambda e: (
+            result if isinstance(e, TensorRead) and e.tensor is stage.tensor else e))
+        return Store(self.buffers[id(consumer.tensor)], index, simplify(self.reads_to_loads(value), ranges))
+
+    def _foldable_epilogue(self, stage: Stage) -> Stage | None:
+        """The stage that computes ``stage``'s epilogue at its stores, if it asked for one (see
+        ``Stage.compute_epilogue``): the one emitted stage reading it (through inlined stages), of
+        its shape, pointwise, reading it at its own indices and nothing computed after it."""
+        if not stage.fold_epilogue or any(stage.tensor is t for t in self.schedule.outputs):
+            return None
+        order = {id(s.tensor): n for n, s in enumerate(self.schedule.stages)}
+        readers = [s for s in self.schedule.stages if not s.inlined and s is not stage and not s.is_extern
+                   and any(isinstance(e, TensorRead) and e.tensor is stage.tensor
+                           for e in walk(self.expand_inlined(s.op.body)))]
+        if len(readers) != 1 or any(s.is_extern and stage.tensor in s.op.inputs for s in self.schedule.stages):
+            return None
+        (consumer,) = readers
+        if consumer.attach is not None or consumer.op.reduce_axes or consumer.tensor.shape != stage.tensor.shape:
+            return None
+        own = [ax.var for ax in consumer.op.axes]
+        for e in walk(self.expand_inlined(consumer.op.body)):
+            if not isinstance(e, TensorRead):
+                continue
+            if e.tensor is stage.tensor:
+                if len(e.indices) != len(own) or any(i is not v for i, v in zip(e.indices, own)):
+                    return None
+            elif e.tensor.op is not None and order.get(id(e.tensor), len(order)) >= order[id(stage.tensor)]:
+                return None
+        return consumer
+
+    @staticmethod
+    def _loads_in_bounds(e: Expr, guard: Expr, ranges: dict[Var, tuple[int, int]]) -> bool:
+        """Whether every load in ``e`` that depends on ``guard``'s variables is within its buffer
+        for all values of the loop variables (so the guard is not needed to keep it in bounds)."""
+        from .simplify import bounds
+        from .visit import free_vars
+
+        guarded = free_vars(guard)
+        for x in walk(e):
+            if isinstance(x, Load) and free_vars(x.index) & guarded:
+                span = bounds(x.index, ranges)
+                if span is None or span[0] < 0 or span[1] >= x.buffer.size:
+                    return False
+        return True
 
     def _nest(self, stage: Stage, start: int, stop: int, guards: list[tuple[int, Expr]], inner: Stmt) -> Stmt:
         """Loops ``leaf[start:stop]`` around ``inner``, each guard just inside its deepest loop,
@@ -161,7 +275,8 @@ class _Lowering:
                 continue
             pos = consumer.leaf.index(producer.attach[1])
             inner = {ax.var: ax.extent for ax in consumer.leaf[pos + 1:]}
-            reads = [e.indices for e in walk(body) if isinstance(e, TensorRead) and e.tensor is producer.tensor]
+            reads = [[simplify(i, ranges) for i in e.indices] for e in walk(body)
+                     if isinstance(e, TensorRead) and e.tensor is producer.tensor]
             if not reads:
                 raise LoweringError(f"{producer.tensor.name} is attached to {consumer.tensor.name}, which does "
                                     "not read it")
@@ -226,8 +341,12 @@ class _Lowering:
 
     def lower(self) -> Kernel:
         self.attached = {}
-        nests = [self.extern_nest(s) if s.is_extern else self.stage_nest(s)
-                 for s in self.schedule.stages if not s.inlined and s.attach is None]
+        self.folded: set[int] = set()  # epilogue stages computed within their producer's nest
+        self.epilogue_of: dict[int, Stage] = {}  # producer -> the epilogue stage computed in its nest
+        nests = []
+        for s in self.schedule.stages:
+            if not s.inlined and s.attach is None and id(s.tensor) not in self.folded:
+                nests.append(self.extern_nest(s) if s.is_extern else self.stage_nest(s))
         return Kernel(self.name, self.params, seq(*nests), self.num_inputs, self.num_outputs)
 
 

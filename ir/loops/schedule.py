@@ -47,6 +47,8 @@ class Stage:
         self.annotations: dict[IterVar, str] = {}
         self.inlined = False
         self.attach: tuple["Stage", IterVar] | None = None
+        self.fold_epilogue = False
+        self.local_accumulator = False
 
     def _check_leaf(self, *axes: IterVar) -> None:
         for ax in axes:
@@ -169,6 +171,40 @@ class Stage:
             raise ScheduleError("cannot attach into a stage that is itself attached")
         self.attach = (consumer, axis)
 
+    def accumulate_locally(self) -> None:
+        """Accumulate a reduction in a local tile over the data loops inside its innermost reduction
+        loops (TVM's ``cache_write``), stored to the output once; unrolled and vectorized, the tile
+        is a block of registers:
+
+        ::
+
+            for o: for r: for i: C[o,i] += f(o,r,i)  ==>  for o: { acc[:] = 0; for r: for i: acc[i] += f(o,r,i);
+                                                                   for i: C[o,i] = acc[i] }
+
+        Reduction loops further out (a blocked reduction) add the tile to ``C``. Lowering keeps the
+        accumulation in ``C`` when the tile would exceed ``MAX_ACCUMULATOR_TILE`` elements or a stage
+        is attached inside it.
+        """
+        if self.is_extern or not self.op.reduce_axes:
+            raise ScheduleError(f"{self.tensor.name} is not a reduction: it has nothing to accumulate")
+        self.local_accumulator = True
+
+    def compute_epilogue(self) -> None:
+        """Compute the pointwise stage that reads this one (directly or through inlined stages, at
+        its own indices) as this stage's results are stored, instead of in a loop nest of its own.
+
+        ::
+
+            for i: for r: C[i] += f(i, r)         for i: { acc = 0; for r: acc += f(i, r);
+            for i: Y[i] = relu(C[i] + b[i]) ==>            Y[i] = relu(acc + b[i]) }
+
+        Lowering applies it where it can (a reduction accumulating in a local tile or scalar, read
+        by that one stage only, which reads nothing computed after it); otherwise nothing changes.
+        """
+        if self.is_extern or not self.op.reduce_axes:
+            raise ScheduleError(f"{self.tensor.name} is not a reduction: it has no epilogue to compute")
+        self.fold_epilogue = True
+
     def __repr__(self) -> str:
         return f"Stage({self.tensor.name}: {[a.name for a in self.leaf]})"
 
@@ -221,6 +257,10 @@ class Schedule:
         """See :func:`cache_read`."""
         return cache_read(self, tensor, readers)
 
+    def pack(self, tensor: Tensor, readers: Sequence[Tensor], axis: int, factor: int) -> Tensor:
+        """See :func:`pack`."""
+        return pack(self, tensor, readers, axis, factor)
+
     def __getitem__(self, tensor: Tensor) -> Stage:
         try:
             return self._by_tensor[id(tensor)]
@@ -236,21 +276,71 @@ def cache_read(schedule: "Schedule", tensor: Tensor, readers: Sequence[Tensor]) 
         for i: for k: C[i] += A[i, k] * B[k]      s.cache_read(B, [C]); compute_at(C, i)
                                           ==>  for i: { for k: B_local[k] = B[k]; for k: C[i] += A[i,k] * B_local[k] }
     """
-    from .tensor import TensorRead, compute
-    from .visit import post_order
+    from .tensor import compute
 
     cache = compute(tensor.shape, lambda *i: tensor[i], f"{tensor.name}.cache")
+    _redirect_reads(schedule, tensor, readers, cache, lambda indices: cache[indices])
+    return cache
+
+
+def _redirect_reads(schedule: "Schedule", tensor: Tensor, readers: Sequence[Tensor], copy: Tensor,
+                    read_copy) -> None:
+    """Make ``readers`` read ``copy`` (``read_copy(indices)``) where they read ``tensor``, and add
+    ``copy``'s stage just before the first of them."""
+    from .tensor import TensorRead
+    from .visit import post_order
+
     for reader in readers:
         stage = schedule[reader]
         if stage.is_extern:
             raise ScheduleError("cannot redirect the reads of an extern stage")
         stage.op.body = post_order(stage.op.body, lambda e: (
-            cache[e.indices] if isinstance(e, TensorRead) and e.tensor is tensor else e))
-    new = Stage(cache)
+            read_copy(e.indices) if isinstance(e, TensorRead) and e.tensor is tensor else e))
+    new = Stage(copy)
     position = min(schedule.stages.index(schedule[r]) for r in readers)
     schedule.stages.insert(position, new)
-    schedule._by_tensor[id(cache)] = new
-    return cache
+    schedule._by_tensor[id(copy)] = new
+
+
+def pack(schedule: "Schedule", tensor: Tensor, readers: Sequence[Tensor], axis: int, factor: int) -> Tensor:
+    """A copy of ``tensor`` in panels of ``factor`` along ``axis``, which ``readers`` read instead.
+
+    The panel index comes first, the element in the panel last, the other dims
+    in between: ``P[i // f, ..., i % f] = T[..., i, ...]``, zero past the end of
+    ``axis`` (the last panel is padded). Attached with ``compute_at``, each tile of
+    ``P`` is a contiguous run of panels (a packed GEMM operand)::
+
+        for k: for j: C[j] += A[k] * B[k, j]     s.pack(B, [C], axis=1, factor=4)
+                                          ==>  for k: for j: C[j] += A[k] * P[j // 4, k, j % 4]
+    """
+    from .expr import const, minimum, select
+    from .tensor import compute
+
+    extent = tensor.shape[axis]
+    factor = max(1, min(int(factor), extent))
+    others = [d for d in range(tensor.ndim) if d != axis]
+    shape = (-(-extent // factor),) + tuple(tensor.shape[d] for d in others) + (factor,)
+
+    def element(panel, *rest):
+        index = [const(0, "int64")] * tensor.ndim
+        for d, i in zip(others, rest[:-1]):
+            index[d] = i
+        position = panel * factor + rest[-1]
+        if extent % factor == 0:
+            index[axis] = position
+            return tensor[tuple(index)]
+        # past the end: read the last element (in bounds, no branch) and select zero
+        index[axis] = minimum(position, const(extent - 1, "int64"))
+        return select(position < extent, tensor[tuple(index)], const(0, tensor.dtype))
+
+    packed = compute(shape, element, f"{tensor.name}.packed")
+
+    def read(indices):
+        i = indices[axis]
+        return packed[(i // factor,) + tuple(indices[d] for d in others) + (i % factor,)]
+
+    _redirect_reads(schedule, tensor, readers, packed, read)
+    return packed
 
 
 def create_schedule(outputs: Tensor | Sequence[Tensor]) -> Schedule:

@@ -12,8 +12,10 @@
 float16 products accumulate in float32 and round once at the end.
 
 All three compute through one einsum-style :func:`contraction` (MatMul and
-Gemm are fixed equations); :func:`contraction_schedule` loops it ``i, k, j``
-so that the innermost loop is stride-1 and vectorizes.
+Gemm are fixed equations). :func:`contraction_schedule` gives a matrix product
+(batched, transposed or not) the packed, register-blocked template of
+:mod:`.gemm_schedule`, and loops any other contraction ``i, k, j`` so that the
+innermost loop is stride-1 and vectorizes.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..loops.expr import INDEX, Binary, Expr, cast, const, guarded_select
+from ..loops.knobs import Knobs
 from ..loops.schedule import Schedule, Stage, create_schedule
 from ..loops.tensor import Reduce, Tensor, TensorRead, compute, reduce_axis, reduce_sum, walk
 from ..types import FLOAT_DTYPES, TensorType
 from .common import broadcast_shapes, expect_dtype, expect_float, require, same_dtype
 from .compute import broadcast_read
+from .gemm_schedule import gemm_operands, schedule_gemm
 from .reduce import parallel_outer
 from .registry import Float, Fusion, Int, Str, define
 
@@ -156,9 +160,11 @@ def contraction(c: Contraction, operands: list[Tensor], dtype: str, name: str = 
     """``sum over c.contracted of prod(operands)``, each operand read at its labels' indices
     (index 0 on its broadcast dims of 1) and cast to ``dtype``.
 
-    The innermost output label should be the last (stride-1) dim of an
-    operand, so that the loops ``i, k, j`` vectorize (see
-    :func:`contraction_schedule`). When it is not, a dot product along memory
+    A matrix product (see :func:`_is_matrix_product`) is left plain: its
+    schedule packs the operands, whatever their layout. Otherwise the innermost
+    output label should be the last (stride-1) dim of an operand, so that the
+    loops ``i, k, j`` vectorize (see :func:`contraction_schedule`). When it is
+    not, a dot product along memory
     (see :func:`_dot_along_memory`) is split into lanes of partial sums, and
     any other contraction reads a copy of one operand with that label moved last.
 
@@ -167,7 +173,7 @@ def contraction(c: Contraction, operands: list[Tensor], dtype: str, name: str = 
     >>> contraction(parse_einsum("ij,jk->ik", [a.shape, b.shape]), [a, b], "float32").shape
     (2, 4)
     """
-    if c.output and not _innermost_along_memory(c, operands):
+    if c.output and not _innermost_along_memory(c, operands) and not _is_matrix_product(c, operands, dtype):
         if _dot_along_memory(c, operands):
             return _lane_contraction(c, operands, dtype, name)
         c, operands = _innermost_moved_last(c, operands)
@@ -179,6 +185,17 @@ def contraction(c: Contraction, operands: list[Tensor], dtype: str, name: str = 
         return reduce_sum(product, tuple(raxes)) if raxes else product
 
     return compute(c.shape, element, name)
+
+
+def _is_matrix_product(c: Contraction, operands: list[Tensor], dtype: str) -> bool:
+    """Whether the plain contraction is a matrix product that :func:`contraction_schedule` packs
+    (so any operand layout is fast, and no copy with the innermost label moved last is needed)."""
+    if len(c.contracted) != 1 or len(operands) != 2:
+        return False
+    k = reduce_axis(c.sizes[c.contracted[0]], "k")
+    plain = compute(c.shape, lambda *index: reduce_sum(
+        _product(c, operands, dtype, dict(zip(c.output, index)) | {c.contracted[0]: k.var}), k), "probe")
+    return gemm_operands(Stage(plain)) is not None
 
 
 def _product(c: Contraction, operands: list[Tensor], dtype: str, at: dict[str, Expr]) -> Expr:
@@ -271,8 +288,10 @@ def _lane_contraction(c: Contraction, operands: list[Tensor], dtype: str, name: 
 
 
 def contraction_schedule(outputs: list[Tensor], target, knobs=None) -> Schedule:
-    """Loop a contraction ``i, k, j`` (reductions just outside the innermost output axis) when that
-    axis has stride 1 in an operand, so the innermost loop is a vectorizable AXPY:
+    """Schedule a matrix product with :func:`.gemm_schedule.schedule_gemm` (packed operands, a
+    register tile, its epilogue fused; every size a knob). Loop any other contraction ``i, k, j``
+    (reductions just outside the innermost output axis) when that axis has stride 1 in an operand,
+    so the innermost loop is a vectorizable AXPY:
 
     ::
 
@@ -282,9 +301,14 @@ def contraction_schedule(outputs: list[Tensor], target, knobs=None) -> Schedule:
     axis. Otherwise the reduction stays innermost (a dot product). Stages tagged
     ``inline`` are inlined; the outermost data loop is marked parallel.
     """
+    knobs = knobs if knobs is not None else Knobs()
     schedule = create_schedule(outputs)
-    for stage in schedule.stages:
+    for stage in list(schedule.stages):
         if stage.is_extern:
+            continue
+        operands = gemm_operands(stage)
+        if operands is not None:
+            schedule_gemm(schedule, stage, operands, target, knobs)
             continue
         if stage.op.tag == "inline" and all(stage.tensor is not t for t in outputs):
             stage.compute_inline()

@@ -31,6 +31,14 @@ from ember.ir.loops.stmt import Store
 import ember
 
 
+@pytest.fixture(autouse=True)
+def parallel_however_small(monkeypatch):
+    """These kernels are tiny: share them among threads anyway, to test the pool."""
+    from ember.codegen import work
+
+    monkeypatch.setattr(work, "MIN_PARALLEL_WORK", 0)
+
+
 def tasks() -> int:
     return len(os.listdir("/proc/self/task"))
 
@@ -225,3 +233,16 @@ def test_squeezenet_is_identical_with_one_and_two_threads():
     set_threads(mod._jit, 2)  # the same code on the pool (compiling twice would double the test's time)
     for a, b in zip(serial, mod.run(feeds)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_loop_with_little_work_runs_serially_and_one_with_enough_in_parallel(monkeypatch):
+    from ember.codegen import work
+
+    monkeypatch.setattr(work, "MIN_PARALLEL_WORK", 1 << 16)
+    small = compile_kernel(parallel_kernel(lambda x, i: x[i] * 3.0, (64,), [0]))
+    assert "ember_parallel_for" not in str(small.jit.llvm_module)
+    large = compile_kernel(parallel_kernel(lambda x, i, j: x[i, j] * 3.0, (64, 4096), [0]))
+    assert "ember_parallel_for" in str(large.jit.llvm_module)
+    x = np.ones((64, 4096), np.float32)
+    set_threads(large.jit, 2)
+    np.testing.assert_array_equal(large(x)[0], x * 3)

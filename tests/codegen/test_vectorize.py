@@ -47,7 +47,7 @@ def explicit(kernel, target):
     """Whether codegen emitted the kernel's vectorized loop as explicit vector code (not the scalar loop)."""
     module = ir.Module(name="m")
     emit_kernel(module, kernel, target=as_target(target))
-    return ".vloop" in str(module)
+    return re.search(r"<\d+ x ", str(module)) is not None  # a vector type (a loop of chunks or straight-line)
 
 
 def check_same(build, vectorize, inputs, target, vectorized=True):
@@ -226,3 +226,28 @@ def test_vectorized_inside_parallel_with_reversed_and_scattered_reads(target, dt
         stage.vectorize(inner_)
 
     check_same(build, vectorize, [data(n, dtype)], target)
+
+
+def fma_assembly(target):
+    n = 64
+
+    def build():
+        a, b, c = (placeholder((n,), "float32", name) for name in "abc")
+        return compute((n,), lambda i: a[i] * b[i] + c[i], "y"), [a, b, c]
+
+    _, vector = both(build, inner)
+    return compile_kernel(vector, target).assembly()
+
+
+def test_host_assembly_fuses_multiply_add_into_vector_fma():
+    from ember.codegen.target import Target
+
+    if not Target.host().has_fma or "avx" not in Target.host().features:
+        pytest.skip("the host has no FMA")
+    assert re.search(r"\bvfmadd\w*ps\s+.*%ymm", fma_assembly("host"))
+
+
+def test_sse_assembly_multiplies_and_adds_without_fma():
+    asm = fma_assembly("x86-64")
+    assert re.search(r"\bmulps\s+.*%xmm", asm) and re.search(r"\baddps\s+.*%xmm", asm)
+    assert "vfmadd" not in asm and "ymm" not in asm

@@ -1,10 +1,12 @@
 """MatMul, Gemm and Einsum compiled to native code, against ember's reference.
 
-Besides shapes and attributes, the cases cover the three ways a contraction
-is lowered (see ``ember.ir.ops.matmul.contraction``): loops ``i, k, j`` when
-the innermost output dim is an operand's last dim, lanes of partial sums for
-a dot product along memory (Gemm with transB, with and without a tail), and a
-copy of an operand with the innermost output dim moved last.
+Besides shapes and attributes, the cases cover the ways a contraction is
+lowered (see ``ember.ir.ops.matmul.contraction``): the packed, register-blocked
+template for matrix products of at least four rows (any layout, ragged edges),
+loops ``i, k, j`` when the innermost output dim is an operand's last dim, lanes
+of partial sums for a dot product along memory (a row times a transposed B,
+with and without a tail), and a copy of an operand with the innermost output
+dim moved last.
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ def test_gemm(data):
 
 @pytest.mark.parametrize("trans_a", [0, 1])
 @pytest.mark.parametrize("trans_b", [0, 1])
-@pytest.mark.parametrize("m,k,n", [(1, 2 * LANES + 3, 7), (3, 4 * LANES, 5), (20, 40, 3), (2, 5, 3)])
+# the last: the packed template with k in two blocks and the epilogue stored from the last one
+@pytest.mark.parametrize("m,k,n", [(1, 2 * LANES + 3, 7), (3, 4 * LANES, 5), (20, 40, 3), (2, 5, 3), (37, 300, 29)])
 def test_gemm_every_transpose(trans_a, trans_b, m, k, n):
     a = random_values(0, (k, m) if trans_a else (m, k), "float32")
     b = random_values(1, (n, k) if trans_b else (k, n), "float32")

@@ -1,0 +1,200 @@
+"""The schedule template of matrix products: packed operands and a register-blocked micro-kernel.
+
+A contraction stage ``C[..., i, j] = sum_k A[.., i, .., k ..] * B[.., k, .., j ..]``
+(any operand layout: transposed, batched, broadcast) is looped as in BLIS::
+
+    for jo:                         # blocks of block_n panels of B (parallel, or the batch loops are)
+      for ko:                       # blocks of tile_k along k (when k is split)
+        B.packed tile = B[ko block, jo block]  as [panel][k][tile_n]
+        for io:                     # blocks of block_m panels of A
+          A.packed tile = A[io block, ko block] as [panel][k][tile_m]
+          for jp: for ip:           # one tile_m x tile_n tile of C
+            acc = 0
+            for k: for ii (unrolled): for ji (vectorized): acc[ii, ji] += A.p[ip, k, ii] * B.p[jp, k, ji]
+            C[tile] (+)= acc        # or, at the last ko, Y[tile] = epilogue(C + acc) (bias, relu, ...)
+
+The accumulator tile is small and indexed by constants once ``ii`` is unrolled
+and ``ji`` vectorized, so it lives in vector registers: each step of ``k`` is
+one vector load of B per ``tile_n / lanes`` and a broadcast of A and an FMA per
+accumulator. Packing copies each operand tile once into contiguous panels
+(padded with zeros at ragged edges), whatever the operand's layout. The
+pointwise stage reading the product (a Gemm's ``alpha``/``beta * C``, a fused
+bias, activation or residual) is computed from the accumulators as they are
+stored (``Stage.compute_epilogue``).
+
+Knobs: ``tile_m`` x ``tile_n`` (the register tile), ``tile_k`` (the k block),
+``block_m`` / ``block_n`` (panels of A / B per block), ``pack_a``, and
+``parallel`` (``outer``: the batch or the B blocks; ``panels``: the B panels of
+a block). The defaults come from the target's vector width and register count
+(6 x 16 with AVX2, 6 x 8 with SSE, 14 x 32 with AVX-512).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..loops.expr import Var
+from ..loops.knobs import Knobs
+from ..loops.schedule import Schedule, Stage
+from ..loops.tensor import Reduce, Tensor, TensorRead, walk
+from .reduce import parallel_outer
+
+# bytes of the packed B block (in the L3 cache; each of its panels streams through L1)
+B_BLOCK_BYTES = 1024 * 1024
+# bytes of the packed A block (a few micro-panels: measured best on Zen 3, where larger ones lose)
+A_BLOCK_BYTES = 24 * 1024
+DEFAULT_TILE_K = 256
+# rows of the product below which each element of B is used too few times to be worth packing
+MIN_ROWS = 4
+
+
+@dataclass(frozen=True)
+class GemmOperands:
+    """The two operands of a matrix-product stage and the dims holding ``i`` and ``j``."""
+
+    a: Tensor
+    a_dim: int  # the dim of A indexed by the row axis i
+    b: Tensor
+    b_dim: int  # the dim of B indexed by the column axis j
+
+
+def gemm_operands(stage: Stage) -> GemmOperands | None:
+    """The operands of ``stage`` when it is a matrix product (possibly batched), else None.
+
+    That is: a sum over one reduction axis ``k`` of the product of two tensor
+    reads, one indexed by the next-to-last output axis ``i`` (and not ``j``),
+    the other by the last output axis ``j`` (and not ``i``), both by ``k``; and
+    at least :data:`MIN_ROWS` rows.
+    """
+    body = stage.op.body
+    if stage.is_extern or not isinstance(body, Reduce) or body.combiner != "sum":
+        return None
+    if len(body.axes) != 1 or len(stage.op.axes) < 2:
+        return None
+    if min(ax.extent for ax in (*stage.op.axes, *body.axes)) < 1:
+        return None  # nothing to compute, or only initialization
+    if stage.op.axes[-2].extent < MIN_ROWS:
+        return None  # (nearly) a matrix-vector product: packing B would cost more than it saves
+    i, j, k = stage.op.axes[-2].var, stage.op.axes[-1].var, body.axes[0].var
+    reads = [e for e in walk(body.source) if isinstance(e, TensorRead)]
+    if len(reads) != 2:
+        return None
+
+    def dim_of(read: TensorRead, var: Var) -> int | None:
+        dims = [d for d, index in enumerate(read.indices) if index is var]
+        return dims[0] if len(dims) == 1 else None
+
+    def uses(read: TensorRead, var: Var) -> bool:
+        return any(e is var for index in read.indices for e in walk(index))
+
+    for a, b in (reads, reads[::-1]):
+        a_dim, b_dim = dim_of(a, i), dim_of(b, j)
+        if (a_dim is not None and b_dim is not None and not uses(a, j) and not uses(b, i)
+                and dim_of(a, k) is not None and dim_of(b, k) is not None):
+            if a.tensor is b.tensor:
+                return None  # one tensor read twice: packing it would redirect both reads
+            return GemmOperands(a.tensor, a_dim, b.tensor, b_dim)
+    return None
+
+
+def _vector_bits(target) -> int:
+    """The target's vector register width (SSE2's when no target is given)."""
+    return target.vector_bits if target is not None else 128
+
+
+def _register_tile(target, dtype: str) -> tuple[int, int]:
+    """Default (tile_m, tile_n): two vectors of columns, as many rows as the registers allow."""
+    lanes = max(1, _vector_bits(target) // (8 * np.dtype(dtype).itemsize))
+    registers = 32 if _vector_bits(target) >= 512 else 16
+    vectors = 2
+    rows = (registers - vectors - 1) // vectors  # besides: B's row of vectors and A's broadcast
+    return rows, vectors * lanes
+
+
+def schedule_gemm(schedule: Schedule, stage: Stage, operands: GemmOperands, target, knobs: Knobs) -> None:
+    """Block, pack and register-tile the matrix-product ``stage`` (see the module docstring)."""
+    *batch, i, j = stage.op.axes
+    (k,) = stage.op.reduce_axes
+    itemsize = np.dtype(stage.op.body.dtype).itemsize
+    lanes = max(1, _vector_bits(target) // (8 * itemsize))
+    mr_default, nr_default = _register_tile(target, stage.op.body.dtype)
+
+    mr = knobs.choose("tile_m", range(1, min(i.extent, 2 * mr_default) + 1), min(mr_default, i.extent))
+    nr_options = sorted({min(n * lanes, j.extent) for n in (1, 2, 3, 4)})
+    nr = knobs.choose("tile_n", nr_options, min(nr_default, j.extent))
+    kc = knobs.split("tile_k", k.extent, _blocks(k.extent, DEFAULT_TILE_K))  # equal blocks: no ragged last one
+    # threads share the outermost loop: the batch, or else the blocks of B (an even number of them)
+    batched = math.prod(ax.extent for ax in batch) > 1
+    parallel = knobs.choose("parallel", ("outer", "panels"), "outer")
+    # Block sizes count panels. Their options must not depend on other knobs' values (the space
+    # is the same for every config); the defaults follow the cache budgets for the default
+    # tiles. A block larger than the panels there are is one block.
+    d = knobs.defaults
+    n_options, m_options = _panel_options(j.extent, min(nr_options)), _panel_options(i.extent, 1)
+    nb = knobs.choose("block_n", n_options, _at_most(n_options, _blocks(
+        -(-j.extent // d["tile_n"]), B_BLOCK_BYTES // (d["tile_k"] * d["tile_n"] * itemsize), even=not batched)))
+    mb = knobs.choose("block_m", m_options, _at_most(m_options, _blocks(
+        -(-i.extent // d["tile_m"]), A_BLOCK_BYTES // (d["tile_k"] * d["tile_m"] * itemsize))))
+    nb, mb = min(nb, -(-j.extent // nr)), min(mb, -(-i.extent // mr))
+    pack_a = knobs.choose("pack_a", (True, False), True)
+
+    b_packed = schedule.pack(operands.b, [stage.tensor], operands.b_dim, nr)
+    a_packed = schedule.pack(operands.a, [stage.tensor], operands.a_dim, mr) if pack_a else None
+
+    io, ii = stage.split(i, mr)
+    jo, ji = stage.split(j, nr)
+    ioo, ioi = stage.split(io, mb)
+    joo, joi = stage.split(jo, nb)
+    if kc < k.extent:
+        ko, ki = stage.split(k, kc)
+        stage.reorder(*batch, joo, ko, ioo, joi, ioi, ki, ii, ji)
+        b_at = ko
+    else:
+        stage.reorder(*batch, joo, ioo, joi, ioi, k, ii, ji)
+        b_at = joo
+    stage.unroll(ii)
+    stage.vectorize(ji)
+    stage.accumulate_locally()  # the tile_m x tile_n accumulators: registers
+    stage.compute_epilogue()  # bias, activation, residual, cast: applied to the tile in registers
+    if parallel == "outer":
+        parallel_outer(stage)
+    elif joi.extent > 1:
+        stage.parallel(joi)
+    schedule[b_packed].compute_at(stage, b_at)
+    _vectorize_last(schedule[b_packed])
+    if a_packed is not None:
+        schedule[a_packed].compute_at(stage, ioo)
+        _vectorize_last(schedule[a_packed])
+
+
+def _blocks(panels: int, cap: int, even: bool = False) -> int:
+    """Panels per block: at most ``cap``, the blocks as equal as can be, and (``even``) an even
+    number of them when there are several panels, so that two threads share them evenly."""
+    blocks = -(-panels // max(1, cap))
+    if even and blocks % 2 and panels > 1:
+        blocks += 1
+    return max(1, -(-panels // blocks))
+
+
+def _panel_options(extent: int, smallest_tile: int) -> list[int]:
+    """Panel counts a block may take, up to the panels of the smallest tile: every count up to
+    64 (the defaults :func:`_blocks` gives), then powers of two."""
+    most = -(-extent // smallest_tile)
+    return sorted({p for p in range(1, min(most, 64) + 1)} | {1 << e for e in range(most.bit_length()) if 1 << e <= most}
+                  | {most})
+
+
+def _at_most(options: list[int], value: int) -> int:
+    """The largest option not above ``value``."""
+    return max(o for o in options if o <= max(value, options[0]))
+
+
+def _vectorize_last(stage: Stage) -> None:
+    """Vectorize a packing stage along its panel elements (stride 1 in the packed tile)."""
+    stage.vectorize(stage.leaf[-1])
+
+
+__all__ = ["GemmOperands", "gemm_operands", "schedule_gemm"]

@@ -1,0 +1,166 @@
+"""The matrix-product schedule template: knobs, packed operands, register tile, fused epilogue, assembly."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from ember.codegen.parallel import set_threads
+from ember.codegen.run import compile_kernel
+from ember.codegen.target import Target
+from ember.ir.loops import Allocate, For, lower, placeholder
+from ember.ir.loops.knobs import Knobs
+from ember.ir.loops.stmt import Seq
+from ember.ir.ops.gemm_schedule import gemm_operands
+from ember.ir.ops.matmul import contraction, contraction_schedule, parse_einsum
+
+from tests.ops.harness import COMPILE_TARGETS
+
+
+def product_kernel(equation, shapes, target, config=None, dtype="float32"):
+    """The contraction ``equation`` of placeholders of ``shapes``, scheduled with ``Knobs(config)``."""
+    operands = [placeholder(shape, dtype, name) for shape, name in zip(shapes, "ab")]
+    out = contraction(parse_einsum(equation, shapes), operands, dtype)
+    knobs = Knobs(config)
+    schedule = contraction_schedule([out], Target.named(target), knobs)
+    return lower(schedule, operands, "product"), knobs
+
+
+def check(equation, shapes, target, config=None):
+    kernel, knobs = product_kernel(equation, shapes, target, config)
+    rng = np.random.default_rng(len(shapes[0]))
+    arrays = [rng.standard_normal(shape).astype(np.float32) for shape in shapes]
+    fn = compile_kernel(kernel, target)
+    set_threads(fn.jit, 2)
+    (got,) = fn(*arrays)
+    np.testing.assert_allclose(got, np.einsum(equation, *arrays), rtol=1e-4, atol=1e-4)
+    return kernel, knobs
+
+
+def allocations(stmt):
+    """Every local buffer a statement allocates."""
+    found = []
+    if isinstance(stmt, Allocate):
+        found.append(stmt.buffer)
+    for child in (stmt.stmts if isinstance(stmt, Seq) else
+                  [getattr(stmt, a) for a in ("body", "then", "otherwise") if getattr(stmt, a, None) is not None]):
+        found += allocations(child)
+    return found
+
+
+@pytest.mark.parametrize("target,tile", [("x86-64", (6, 8)), ("x86-64-v3", (6, 16)), ("x86-64-v4", (14, 32))])
+def test_default_register_tile_follows_the_vector_width(target, tile):
+    kernel, knobs = product_kernel("ik,kj->ij", [(64, 32), (32, 64)], target)
+    assert (knobs.defaults["tile_m"], knobs.defaults["tile_n"]) == tile
+    assert {"tile_m", "tile_n", "tile_k", "block_m", "block_n", "pack_a", "parallel"} <= set(knobs.space)
+    (acc,) = [b for b in allocations(kernel.body) if b.name.endswith(".acc")]
+    assert acc.shape == tile
+
+
+@pytest.mark.parametrize("target", COMPILE_TARGETS)
+@pytest.mark.parametrize("equation,shapes", [
+    ("ik,kj->ij", [(37, 53), (53, 29)]),            # ragged in every direction
+    ("ki,jk->ij", [(40, 13), (21, 40)]),            # both operands transposed
+    ("bik,bjk->bij", [(3, 17, 9), (3, 23, 9)]),     # batched Q.K^T
+    ("bik,kj->bij", [(2, 7, 300), (300, 19)]),      # a broadcast operand, k split in blocks
+])
+def test_products_match_numpy_for_default_and_other_configs(target, equation, shapes):
+    _, knobs = check(equation, shapes, target)
+    others = [{"pack_a": False}, {"parallel": "panels", "tile_m": 1}, {"tile_k": knobs.space["tile_k"][1]},
+              {"tile_n": knobs.space["tile_n"][-1], "block_m": 1, "block_n": 1}]
+    for config in others:
+        check(equation, shapes, target, config)
+
+
+def test_only_matrix_products_take_the_template():
+    a, b = placeholder((4, 5), "float32", "a"), placeholder((5, 6), "float32", "b")
+    product = contraction(parse_einsum("ik,kj->ij", [a.shape, b.shape]), [a, b], "float32")
+    dot = contraction(parse_einsum("ik,ik->i", [a.shape, a.shape]), [a, a], "float32")
+    row = placeholder((1, 5), "float32", "row")
+    vector_product = contraction(parse_einsum("ik,kj->ij", [row.shape, b.shape]), [row, b], "float32")
+    from ember.ir.loops.schedule import Stage
+
+    operands = gemm_operands(Stage(product))
+    assert operands is not None and (operands.a, operands.a_dim, operands.b, operands.b_dim) == (a, 0, b, 1)
+    assert gemm_operands(Stage(dot)) is None
+    assert gemm_operands(Stage(vector_product)) is None  # one row: B is not worth packing
+
+
+def test_gemm_epilogue_is_applied_to_the_register_tile():
+    # alpha * A'B' + beta * C is stored straight from the accumulators: one loop nest, no second pass
+    from ember.ir.ops.registry import get_op
+    from ember.ir.types import TensorType
+
+    op = get_op("Gemm")
+    attrs = {"alpha": 0.5, "beta": 2.0, "transA": 1, "transB": 0}
+    inputs = [placeholder((9, 7), "float32", "a"), placeholder((9, 11), "float32", "b"),
+              placeholder((11,), "float32", "c")]
+    (out,) = op.compute(inputs, attrs, [TensorType("float32", (7, 11))])
+    kernel = lower(op.schedule([out], Target.named("host"), Knobs()), inputs, "gemm")
+    nests = kernel.body.stmts if isinstance(kernel.body, Seq) else [kernel.body]
+    assert len(nests) == 1 and isinstance(nests[0], For)
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(t.shape).astype(np.float32) for t in inputs]
+    (got,) = compile_kernel(kernel)(*arrays)
+    np.testing.assert_allclose(got, 0.5 * arrays[0].T @ arrays[1] + 2.0 * arrays[2], rtol=1e-5, atol=1e-5)
+
+
+def micro_kernel_assembly(target):
+    kernel, _ = product_kernel("ik,kj->ij", [(48, 64), (64, 64)], target)
+    return compile_kernel(kernel, target).assembly()
+
+
+def test_host_micro_kernel_is_vector_fma_on_registers():
+    host = Target.host()
+    if not host.has_fma or "avx" not in host.features:
+        pytest.skip("the host has no FMA")
+    asm = micro_kernel_assembly("host")
+    register = "zmm" if host.vector_bits == 512 else "ymm"
+    # one FMA per accumulator register, register to register, in the k loop
+    fmas = re.findall(rf"\bvfmadd231ps\s+%{register}\d+, %{register}\d+, %{register}\d+", asm)
+    assert len(fmas) >= 12
+
+
+def test_sse_micro_kernel_multiplies_and_adds_packed_xmm():
+    asm = micro_kernel_assembly("x86-64")
+    assert len(re.findall(r"\bmulps\s+.*%xmm", asm)) >= 12 and len(re.findall(r"\baddps\s+.*%xmm", asm)) >= 12
+    assert "ymm" not in asm and "vfmadd" not in asm
+
+
+@pytest.mark.parametrize("target", COMPILE_TARGETS)
+def test_pack_local_accumulator_and_epilogue_primitives_on_a_ragged_nest(target):
+    # y[i, j] = relu(sum_k x[i, k] * w[j, k] + 1) with w packed in panels of 4 rows (zero padded: 10 = 4+4+2),
+    # the sum accumulated in a 3 x 4 register tile, relu applied at its stores
+    from ember.ir.loops import (
+        compute,
+        create_schedule,
+        maximum,
+        reduce_axis,
+        reduce_sum,
+    )
+
+    x, w = placeholder((7, 9), "float32", "x"), placeholder((10, 9), "float32", "w")
+    k = reduce_axis(9, "k")
+    product = compute((7, 10), lambda i, j: reduce_sum(x[i, k] * w[j, k], k), "product")
+    y = compute((7, 10), lambda i, j: maximum(product[i, j] + 1.0, 0.0), "y")
+    s = create_schedule(y)
+    stage = s[product]
+    packed = s.pack(w, [product], axis=0, factor=4)
+    assert packed.shape == (3, 9, 4)
+    i, j, kk = stage.leaf
+    io, ii = stage.split(i, 3)
+    jo, ji = stage.split(j, 4)
+    stage.reorder(jo, io, kk, ii, ji)
+    stage.unroll(ii)
+    stage.vectorize(ji)
+    stage.accumulate_locally()
+    stage.compute_epilogue()
+    s[packed].compute_at(stage, jo)
+    kernel = lower(s, [x, w], "f")
+    assert [b.shape for b in allocations(kernel.body) if b.name.endswith(".acc")] == [(3, 4)]
+    assert "y_i0" not in str(kernel)  # y has no loop nest of its own
+    rng = np.random.default_rng(1)
+    xs, ws = rng.standard_normal((7, 9)).astype(np.float32), rng.standard_normal((10, 9)).astype(np.float32)
+    (got,) = compile_kernel(kernel, target)(xs, ws)
+    np.testing.assert_allclose(got, np.maximum(xs @ ws.T + 1, 0), rtol=1e-5, atol=1e-5)
