@@ -21,10 +21,11 @@ from .dead_code import DeadCode
 from .fold_batch_norm import FoldBatchNorm
 from .fold_constants import FoldConstants
 from .fuse_ops import FuseOps
+from .layout import BlockedLayout
 from .simplify import Simplify
 
 __all__ = [
     "DumpIR", "Instrument", "PrintPasses", "Verify", "PIPELINE", "Pass", "PassContext", "debug_level",
     "get_pass", "pipeline", "register_pass", "registered_passes", "run_passes", "Rewriter",
-    "CSE", "DeadCode", "FoldBatchNorm", "FoldConstants", "FuseOps", "Simplify",
+    "BlockedLayout", "CSE", "DeadCode", "FoldBatchNorm", "FoldConstants", "FuseOps", "Simplify",
 ]

@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import ClassVar, Collection, Sequence
+from typing import Any, ClassVar, Collection, Sequence
 
 from ember.ir import Graph
 from ember.ir.debug import debug_level
@@ -46,6 +46,12 @@ class Pass:
     """Base class of graph passes: subclass it as a frozen dataclass and set ``name``."""
 
     name: ClassVar[str] = ""
+
+    @classmethod
+    def for_target(cls, target: Any) -> Pass:
+        """The instance a pipeline runs when compiling for ``target`` (an ``ember.codegen.Target`` or None):
+        default options; passes whose rewrites depend on the target override this."""
+        return cls()
 
     def run(self, graph: Graph) -> Graph:
         raise NotImplementedError
@@ -94,15 +100,20 @@ PIPELINE: list[tuple[str, int]] = [
     ("fold_batch_norm", 2),  # BatchNormalization into the Conv/Gemm before it
     ("cse", 2),              # merge identical constants and nodes
     ("dead_code", 1),        # drop what the passes above left unused
+    ("layout", 3),           # 2-D convolutions in the blocked layout NCHW[x]c of the target's vector width
     ("fuse_ops", 3),         # group epilogues with their conv/matmul/reduction into one kernel
 ]
 
 
-def pipeline(opt_level: int = 3) -> list[Pass]:
-    """The default passes of ``opt_level``: 0 none; 1 fold constants, simplify, DCE; 2 adds BN folding, CSE; 3 all."""
+def pipeline(opt_level: int = 3, target: Any = None) -> list[Pass]:
+    """The default passes of ``opt_level``: 0 none; 1 fold constants, simplify, DCE; 2 adds BN folding, CSE; 3 all.
+
+    ``target`` (the ``ember.codegen.Target`` compiled for) sets the options of target-dependent
+    passes (:meth:`Pass.for_target`); without it they leave the graph alone.
+    """
     if not 0 <= opt_level <= 3:
         raise ValueError(f"opt_level must be 0, 1, 2 or 3, got {opt_level}")
-    return [get_pass(name) for name, level in PIPELINE if level <= opt_level]
+    return [_PASSES[name].for_target(target) for name, level in PIPELINE if level <= opt_level]
 
 
 # ---------------------------------------------------------------- the context
@@ -117,6 +128,8 @@ class PassContext:
     * ``verify``: verify after every pass; ``None`` means on when ``EMBER_DEBUG>=1``.
     * ``dump_ir``: directory for numbered IR files; ``None`` takes ``EMBER_DUMP_IR``.
     * ``instruments``: more :class:`~ember.passes.instruments.Instrument` objects.
+    * ``target``: the ``ember.codegen.Target`` compiled for, given to the default pipeline's
+      target-dependent passes (the blocked layout's vector width); ``None`` skips their rewrites.
 
     After :meth:`run`, ``stats`` holds ``{"name", "seconds", "nodes_before",
     "nodes_after", "rewrites"}`` per pass run, in order.
@@ -128,11 +141,12 @@ class PassContext:
     verify: bool | None = None
     dump_ir: str | os.PathLike | None = None
     instruments: Sequence[Instrument] = ()
+    target: Any = None
     stats: list[dict] = field(default_factory=list, init=False)
 
     def run(self, graph: Graph) -> Graph:
         """The optimized copy of ``graph`` (which is left unchanged)."""
-        passes = list(self.passes) if self.passes is not None else pipeline(self.opt_level)
+        passes = list(self.passes) if self.passes is not None else pipeline(self.opt_level, self.target)
         disabled = self._disabled(passes)
         instruments = self._instruments()
         graph = graph.copy()

@@ -117,7 +117,8 @@ def test_fused_models_compute_the_same(name):
 def test_resnet50_conv_bn_relu_add_is_one_kernel_each():
     mod = ember.compile(resolve_model("light:resnet50"), opt_level=3)
     bodies = [parse(n.attrs["body"]) for n in mod.graph.nodes if n.op == "Fused"]
-    residual_blocks = [b for b in bodies if [n.op for n in b.nodes] == ["Conv", "Sum", "Relu"]]
+    residual = (["Conv", "Sum", "Relu"], ["ConvNCHWc", "Sum", "Relu"])  # plain or blocked layout
+    residual_blocks = [b for b in bodies if [n.op for n in b.nodes] in residual]
     assert len(residual_blocks) == 16  # the last conv of each bottleneck, its shortcut add and relu
     assert all(n.op != "BatchNormalization" for n in mod.graph.nodes)
     unfused = ember.compile(resolve_model("light:resnet50"), opt_level=2)

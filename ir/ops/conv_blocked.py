@@ -1,0 +1,190 @@
+"""ConvNCHWc: the 2-D convolution in the blocked layout (see :mod:`.layout`).
+
+::
+
+    %y: f32[N, O/o, OH, OW, o] = ConvNCHWc(%x: f32[N, C/i, H, W, i],
+                                           %w: f32[O/o, C/i, kh, kw, i, o],   (PackConvWeight)
+                                           %b: f32[O/o, o])                   (optional)
+                                           {pads=[t, l, b, r], strides=[sh, sw], dilations=[dh, dw], group=g}
+
+``group`` is 1, or the channel count for a depthwise convolution (then
+``w`` is ``[C/o, 1, kh, kw, 1, o]`` and ``i == o``). The reference unpacks
+to NCHW, runs :mod:`.conv`'s reference and packs the result again.
+
+The compute reads a zero-padded copy of the input (its own stage) and
+accumulates ``y[n, oo, oh, ow, oi] += x[n, io, oh*sh + kh*dh, ow*sw + kw*dw, ii] *
+w[oo, io, kh, kw, ii, oi]`` over ``io, kh, kw, ii``; a last stage adds the
+bias (in a fused kernel, with the epilogue after it). The schedule keeps a
+tile of ``ow`` positions times one or two channel blocks in vector registers
+while the reductions run around it, and stores it through the epilogue (see
+:func:`schedule_conv_blocked`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..loops.expr import Expr
+from ..loops.knobs import Knobs
+from ..loops.schedule import Schedule, create_schedule
+from ..loops.tensor import Tensor, compute, reduce_axis, reduce_sum
+from ..types import TensorType
+from .common import require
+from .compute import annotate_pointwise
+from .layout import from_blocked, pad_blocked, to_blocked, unpack_conv_weight
+from .registry import Fusion, Int, Ints, define, get_op
+from .window import Window, resolve_window
+
+ACCUMULATE = "conv_blocked"  # tag of the reduction stage
+
+
+def _window(types: list[TensorType], attrs: dict) -> Window:
+    """Validate a ConvNCHWc node and resolve its window."""
+    x, w = types[0], types[1]
+    require(x.dtype == "float32" and all(t.dtype == "float32" for t in types), "ConvNCHWc takes float32 inputs")
+    require(x.rank == 5, f"X must be blocked 2-D (N, C/i, H, W, i), got shape {x.shape}")
+    require(w.rank == 6, f"W must be packed (O/o, C/i, kh, kw, i, o), got shape {w.shape}")
+    channels, group = x.shape[1] * x.shape[4], attrs["group"]
+    if group == 1:
+        require(w.shape[1] * w.shape[4] == channels and w.shape[4] == x.shape[4],
+                f"W {w.shape} does not match the {channels} input channels in blocks of {x.shape[4]}")
+    else:
+        require(group == channels and w.shape[0] * w.shape[5] == channels and w.shape[1:5:3] == (1, 1)
+                and w.shape[5] == x.shape[4],
+                f"group {group}: only depthwise (group = channels = {channels}, W (C/i, 1, kh, kw, 1, i)) "
+                f"is blocked, got W {w.shape}")
+    if len(types) > 2:
+        require(types[2].shape == (w.shape[0], w.shape[5]), f"B has shape {types[2].shape}, expected "
+                                                              f"{(w.shape[0], w.shape[5])}")
+    spatial_attrs = {"auto_pad": "NOTSET", "pads": attrs["pads"], "strides": attrs["strides"],
+                     "dilations": attrs["dilations"]}
+    return resolve_window(x.shape[2:4], w.shape[2:4], spatial_attrs)
+
+
+def _infer(types: list[TensorType], attrs: dict) -> list[TensorType]:
+    window = _window(types, attrs)
+    x, w = types[0], types[1]
+    return [x.with_shape((x.shape[0], w.shape[0], *window.out, w.shape[5]))]
+
+
+def _reference(arrays: list[np.ndarray], attrs: dict) -> list[np.ndarray]:
+    _window([TensorType.of(a) for a in arrays], attrs)
+    x, w = arrays[0], arrays[1]
+    plain = [from_blocked(x), unpack_conv_weight(w)] + ([arrays[2].reshape(-1)] if len(arrays) > 2 else [])
+    conv = get_op("Conv")
+    (out,) = conv.run_reference(plain, conv.normalize_attrs(attrs))
+    return [to_blocked(out, w.shape[5])]
+
+
+def _compute(inputs: list[Tensor], attrs: dict, outputs: list[TensorType]) -> list[Tensor]:
+    x, w = inputs[0], inputs[1]
+    window = _window([TensorType(t.dtype, t.shape) for t in inputs], attrs)
+    (top, left), (bottom, right) = window.pads_begin, window.pads_end
+    (sh, sw), (dh, dw) = window.strides, window.dilations
+    height, width = x.shape[2:4]
+    if top or left or bottom or right:
+        padded = pad_blocked(x, (top, left), (height + top + bottom, width + left + right), 0.0, "padded")
+    else:
+        padded = x
+    kh, kw = reduce_axis(w.shape[2], "kh"), reduce_axis(w.shape[3], "kw")
+    depthwise = attrs["group"] > 1
+
+    if depthwise:
+        def element(i: Expr, oo: Expr, oh: Expr, ow: Expr, oi: Expr) -> Expr:
+            h, v = oh * sh + kh.var * dh, ow * sw + kw.var * dw
+            return reduce_sum(padded[i, oo, h, v, oi] * w[oo, 0, kh.var, kw.var, 0, oi], [kh, kw])
+    else:
+        io, ii = reduce_axis(w.shape[1], "ic.o"), reduce_axis(w.shape[4], "ic.i")
+
+        def element(i: Expr, oo: Expr, oh: Expr, ow: Expr, oi: Expr) -> Expr:
+            h, v = oh * sh + kh.var * dh, ow * sw + kw.var * dw
+            return reduce_sum(padded[i, io.var, h, v, ii.var] * w[oo, io.var, kh.var, kw.var, ii.var, oi],
+                              [io, kh, kw, ii])
+
+    out = outputs[0]
+    acc = compute(out.shape, element, "conv_acc", tag=ACCUMULATE)
+    if len(inputs) < 3:
+        return [acc]
+    bias = inputs[2]
+    return [compute(out.shape, lambda i, oo, oh, ow, oi: acc[i, oo, oh, ow, oi] + bias[oo, oi], "conv")]
+
+
+def _largest_divisor(n: int, at_most: int) -> int:
+    return max(d for d in range(1, max(1, min(n, at_most)) + 1) if n % d == 0)
+
+
+def schedule_conv_blocked(outputs: list[Tensor], target, knobs=None) -> Schedule:
+    """The register-blocked schedule of the accumulation (tunable through ``knobs``).
+
+    ::
+
+        for n, oo, oh, ow, oi: for io, kh, kw, ii: acc[n, oo, oh, ow, oi] += x[...] * w[...]
+        ==>
+        parallel n.oo.o.oh (fused):
+          for ow.o:
+            for io, kh, kw, ii (or kh, kw, io, ii: knob "order"; ii unrolled: knob "unroll_ic"):
+              for oo.i (unrolled, knob "tile_oc" blocks): for ow.i (unrolled, knob "tile_ow"):
+                for oi (vectorized): tile[oo.i, ow.i, oi] += x[...] * w[...]
+
+    The ``tile_oc x tile_ow`` vectors of sums accumulate in a local tile
+    (registers) across the reductions, and the epilogue (bias, and in a fused
+    kernel the residual add and activation) is applied to the tile as it is
+    stored; each step loads one weight vector per channel block and
+    broadcasts one input value per output position. The padding copy loops
+    over its elements (parallel outer axis, vectorized channels).
+    """
+    knobs = knobs or Knobs()
+    schedule = create_schedule(outputs)
+    lanes = target.vector_lanes(4) if target is not None else 4
+    registers = 32 if lanes >= 16 else 16
+    for stage in schedule.stages:
+        if stage.is_extern:
+            continue
+        if stage.op.tag != ACCUMULATE:
+            if any(stage.tensor is t for t in outputs) or stage.op.tag == "":
+                annotate_pointwise(stage)
+            continue
+        n, oo, oh, ow, oi = stage.op.axes
+        vectors = -(-oi.extent // lanes)
+        tile_oc = knobs.choose("tile_oc", [d for d in (1, 2, 4) if oo.extent % d == 0], default=1)
+        budget = max(1, (registers - 4) // (vectors * tile_oc))
+        tile_ow = knobs.split("tile_ow", ow.extent, default=_default_ow_tile(ow.extent, budget), limit=32)
+        oo_outer, oo_inner = stage.split(oo, tile_oc)
+        ow_outer, ow_inner = stage.split(ow, tile_ow)
+        reductions = list(stage.op.reduce_axes)
+        if len(reductions) == 4:
+            order = knobs.choose("order", ["ic_kh_kw", "kh_kw_ic"], default="ic_kh_kw")
+            io, kh, kw, ii = reductions
+            reductions = [io, kh, kw, ii] if order == "ic_kh_kw" else [kh, kw, io, ii]
+        stage.reorder(n, oo_outer, oh, ow_outer, *reductions, oo_inner, ow_inner, oi)
+        rows = stage.fuse(stage.fuse(n, oo_outer), oh)
+        stage.parallel(rows)
+        if knobs.choose("unroll_ic", [False, True], default=False) and len(reductions) == 4:
+            stage.unroll(reductions[-1])
+        stage.unroll(oo_inner)
+        stage.unroll(ow_inner)
+        stage.vectorize(oi)
+        stage.accumulate_locally()  # the tile of sums in registers
+        stage.compute_epilogue()  # bias, residual, activation applied to the tile as it is stored
+    return schedule
+
+
+def _default_ow_tile(width: int, budget: int) -> int:
+    """The widest tile of output positions that fits ``budget`` registers, dividing the width if one
+    near the budget does (no guard inside the tile)."""
+    divisor = _largest_divisor(width, budget)
+    return divisor if 2 * divisor > min(width, budget) else min(width, budget)
+
+
+define(
+    "ConvNCHWc",
+    infer=_infer,
+    reference=_reference,
+    compute=_compute,
+    schedule=schedule_conv_blocked,
+    attrs={"pads": Ints(), "strides": Ints(), "dilations": Ints(), "group": Int(1)},
+    inputs=(2, 3),
+    fusion=Fusion.OUT_FUSABLE,
+    doc="2-D convolution of a blocked X (N, C/i, H, W, i) with packed W (O/o, C/i, kh, kw, i, o) plus "
+        "bias B (O/o, o); group 1 or depthwise.",
+)
