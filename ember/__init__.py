@@ -17,11 +17,11 @@ from ember.ir.errors import (
     VerifyError,
 )
 
-from .api import compile, load_graph, reference
+from .api import compile, load_graph, reference, tune
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AttrError", "CompileError", "EmberError", "InputError", "ModelError", "ParseError", "ShapeError",
-    "UnsupportedOpError", "VerifyError", "compile", "load_graph", "reference", "__version__",
+    "UnsupportedOpError", "VerifyError", "compile", "load_graph", "reference", "tune", "__version__",
 ]

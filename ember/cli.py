@@ -6,6 +6,8 @@
                     [--executor compiled|reference] [--target T]
     ember bench MODEL [--compare reference,onnxruntime] [--threads N] [--repeat N] [--json OUT] [--profile]
     ember ir MODEL [--after PASS] [--full-constants]
+    ember tune MODEL --records R [--trials N] [--jobs N] [--tuner xgb|random|grid|beam] [--target T]
+                     [--plot curve.png] [--dask ADDRESS]
 
 ``MODEL`` is an ``.onnx`` file, an IR text file, or ``light:NAME`` for a model
 shipped in the onnx wheel (``light:resnet50``, ``light:squeezenet``, ...).
@@ -68,7 +70,8 @@ def cmd_run(args) -> int:
     if args.executor == "reference":
         module = ember.reference(model, input_shapes=_shapes(args.input_shape))
     else:
-        module = ember.compile(model, target=args.target, input_shapes=_shapes(args.input_shape))
+        module = ember.compile(model, target=args.target, input_shapes=_shapes(args.input_shape),
+                               records=args.records)
     feeds = module.random_feeds(seed=args.seed)
     feeds.update(_feeds(args.input))
     times = []
@@ -122,14 +125,44 @@ def cmd_ir(args) -> int:
 
     graph = ember.load_graph(resolve_model(args.model), input_shapes=_shapes(args.input_shape))
     if args.after:
+        from ember.codegen.target import Target
         from ember.passes import PassContext, pipeline
 
-        names = [p.name for p in pipeline(args.opt_level)]
+        passes = pipeline(args.opt_level, Target.host())  # the passes `ember run` would run here
+        names = [p.name for p in passes]
         if args.after not in names:
             raise EmberError(f"no pass {args.after!r} at opt level {args.opt_level}; the pipeline is "
                              f"{', '.join(names) or '(empty)'}")
-        graph = PassContext(passes=pipeline(args.opt_level)[: names.index(args.after) + 1]).run(graph)
+        graph = PassContext(passes=passes[: names.index(args.after) + 1]).run(graph)
     sys.stdout.write(print_graph(graph, elide_constants=not args.full_constants))
+    return 0
+
+
+def cmd_tune(args) -> int:
+    import ember
+    from ember.autotune.measure import MeasureOptions
+    from ember.examples import resolve_model
+
+    executor, client = None, None
+    if args.dask:
+        from dask.distributed import Client
+
+        client = Client(args.dask)
+        executor = client.get_executor()
+    try:
+        summary = ember.tune(resolve_model(args.model), records=args.records, trials_per_task=args.trials,
+                             tuner=args.tuner, jobs=args.jobs, executor=executor, target=args.target,
+                             batch_size=args.batch_size, early_stopping=args.early_stopping, seed=args.seed,
+                             plot=args.plot, input_shapes=_shapes(args.input_shape),
+                             options=MeasureOptions(timeout_s=args.timeout))
+    finally:
+        if client is not None:
+            client.close()
+    if summary.tasks:
+        print(summary.table())
+    else:
+        print("no tunable kernels in this model")
+    print(f"records: {args.records}" + (f", plot: {args.plot}" if args.plot else ""))
     return 0
 
 
@@ -152,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--executor", choices=("compiled", "reference"), default="compiled",
                      help="native code (default) or the numpy reference executor")
     run.add_argument("--target", default="host", help="host (default), x86-64, x86-64-v2, x86-64-v3, x86-64-v4")
+    run.add_argument("--records", metavar="R", help="apply the best configs of this tuning-records file")
     run.set_defaults(func=cmd_run)
 
     bench = model_command("bench", "time ember against the reference and onnxruntime (one process, interleaved)")
@@ -169,6 +203,21 @@ def build_parser() -> argparse.ArgumentParser:
     ir.add_argument("--after", metavar="PASS", help="print the IR after this pass of the pipeline")
     ir.add_argument("--opt-level", type=int, default=3, help="the pipeline --after refers to (default 3)")
     ir.set_defaults(func=cmd_ir)
+
+    tune = model_command("tune", "tune the schedule knobs of every kernel, appending to a records file")
+    tune.add_argument("--records", required=True, metavar="R",
+                      help="the JSON-lines records file (appended to; a run resumes from it)")
+    tune.add_argument("--trials", type=int, default=200, metavar="N", help="measured configs per task (default 200)")
+    tune.add_argument("--jobs", type=int, default=1, metavar="N", help="candidates measured at once (default 1)")
+    tune.add_argument("--tuner", default="xgb", help="xgb (default), random, grid, beam; xgb-rank, xgb-knob, ...")
+    tune.add_argument("--target", default="host", help="compilation target (default host)")
+    tune.add_argument("--batch-size", type=int, default=8, metavar="N", help="configs per measured batch")
+    tune.add_argument("--early-stopping", type=int, metavar="N", help="stop a task after N trials without gain")
+    tune.add_argument("--timeout", type=float, default=20.0, metavar="S", help="seconds per candidate (default 20)")
+    tune.add_argument("--seed", type=int, default=0, help="seed of the tuner")
+    tune.add_argument("--plot", metavar="PNG", help="save the best GFLOP/s so far against trials per task")
+    tune.add_argument("--dask", metavar="ADDRESS", help="measure on a Dask cluster (scheduler address)")
+    tune.set_defaults(func=cmd_tune)
     return parser
 
 

@@ -11,7 +11,10 @@ kernel's data-dependent check fails, the entry returns at once with
 
 from __future__ import annotations
 
+import json
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +29,7 @@ from ember.ir.debug import debug_level, debug_print
 from ember.ir.errors import CompileError, EmberError
 from ember.ir.loops import Kernel, Tensor, create_schedule, lower, placeholder
 from ember.ir.loops.knobs import Knobs
+from ember.ir.loops.schedule import ScheduleError
 
 from .memory import Lifetime, aligned, plan_arena
 
@@ -55,9 +59,10 @@ def lower_node(node: Node, target: Target, name: str, knobs: Knobs | None = None
     return lower(schedule, inputs, name)
 
 
-def kernel_key(node: Node) -> tuple:
+def kernel_key(node: Node, config: dict | None = None) -> tuple:
+    """What makes two nodes' kernels identical: op, attributes, input types and schedule config."""
     return (node.op, tuple(sorted((k, v) for k, v in node.attrs.items())),
-            tuple(v.type for v in node.inputs))
+            tuple(v.type for v in node.inputs), json.dumps(config, sort_keys=True))
 
 
 @dataclass
@@ -103,10 +108,12 @@ def check_lowerable(graph: Graph) -> None:
 class GraphBuilder:
     """Lowers every node, plans memory and emits the entry point into one LLVM module."""
 
-    def __init__(self, graph: Graph, target: Target, *, profile: bool = False):
+    def __init__(self, graph: Graph, target: Target, *, profile: bool = False,
+                 configs: Callable[[Node], dict | None] | None = None):
         self.graph = materialize_outputs(graph)
         self.target = target
         self.profile = profile  # time every kernel call into the args table's profile slot
+        self.configs = configs  # node -> its schedule knobs' config (tuning records), None: defaults
         self.module = ir.Module(name=graph.name)
         self.kernels: dict[tuple, tuple[ir.Function, Kernel]] = {}
         self.calls: list[tuple[Node, ir.Function, Kernel]] = []
@@ -115,11 +122,12 @@ class GraphBuilder:
     def build(self) -> "GraphBuilder":
         check_lowerable(self.graph)
         for node in self.graph.nodes:
-            key = kernel_key(node)
+            config = self.configs(node) if self.configs and node.opdef.compute is not None else None
+            key = kernel_key(node, config)
             if key not in self.kernels:
                 name = f"k{len(self.kernels)}_{node.op}"
                 try:
-                    kernel = lower_node(node, self.target, name)
+                    kernel = self._lower(node, name, config)
                 except EmberError as err:
                     raise err.at(node=node.name, op=node.op) from None
                 self.kernels[key] = (emit_kernel(self.module, kernel, target=self.target), kernel)
@@ -129,6 +137,20 @@ class GraphBuilder:
         self._plan_memory()
         self._emit_entry()
         return self
+
+    def _lower(self, node: Node, name: str, config: dict | None) -> Kernel:
+        """The node's kernel with the knobs of ``config``; the defaults when the config no
+        longer fits the op's template (a record written by another ember version)."""
+        if config is None:
+            return lower_node(node, self.target, name)
+        try:
+            kernel = lower_node(node, self.target, name, Knobs(config))
+        except ScheduleError as err:
+            warnings.warn(f"node {node.name!r} ({node.op}): tuned config {config} does not fit the schedule "
+                          f"template ({err}); using the default schedule", stacklevel=2)
+            return lower_node(node, self.target, name)
+        debug_print(3, f"kernel {name} for node {node.name!r}: tuned config {config}")
+        return kernel
 
     def _plan_memory(self) -> None:
         """Slots for inputs, outputs and weights; arena offsets for intermediates and workspaces."""
@@ -231,14 +253,16 @@ def _loop_summary(kernel: Kernel) -> str:
     return ", ".join(parts) or "(no loops)"
 
 
-def build(graph: Graph, target: Target, *, profile: bool = False) -> tuple[GraphBuilder, JitModule, float]:
+def build(graph: Graph, target: Target, *, profile: bool = False,
+          configs: Callable[[Node], dict | None] | None = None) -> tuple[GraphBuilder, JitModule, float]:
     """Lower, optimize and JIT-compile ``graph``; returns the builder, the JIT module and seconds taken.
 
     With ``profile``, the entry point adds each kernel call's nanoseconds to
-    the int64 array in the slot after the arena's.
+    the int64 array in the slot after the arena's. ``configs`` gives a node's
+    schedule config (from tuning records), ``None`` for the template's defaults.
     """
     start = time.perf_counter()
-    builder = GraphBuilder(graph, target, profile=profile).build()
+    builder = GraphBuilder(graph, target, profile=profile, configs=configs).build()
     jit = JitModule(builder.module, target)
     if debug_level() >= 5:
         debug_print(5, str(jit.llvm_module))

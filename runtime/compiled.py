@@ -29,13 +29,14 @@ class CompiledModule(ModuleBase):
     """A graph compiled to native code for ``target`` (see :func:`ember.compile`)."""
 
     def __init__(self, graph: Graph, target: Target, *, opt_level: int = 3, passes: list | None = None,
-                 num_threads: int | None = None, profile: bool = False):
+                 num_threads: int | None = None, profile: bool = False, configs=None):
         super().__init__(graph)
         if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
             raise CompileError(f"num_threads must be a positive integer or None, got {num_threads!r}")
         self.target = target
         self.opt_level = opt_level
-        builder, self._jit, self.compile_s = build(graph, target, profile=profile)
+        # configs: node -> tuned schedule config or None (see ember.runtime.build.build)
+        builder, self._jit, self.compile_s = build(graph, target, profile=profile, configs=configs)
         self._builder = builder
         plan = builder.plan
         self._weights = plan.weights  # kept alive: the native code reads them

@@ -13,7 +13,9 @@ Run with an empty ``Knobs()`` the template makes its default choices; run
 with ``Knobs(config)`` (a tuning record's ``config``) it makes the recorded
 ones. Either way the knobs object has recorded the *space*: every knob the
 template asked for with its options, in the order asked, which is what the
-autotuner searches. Knob values are plain JSON values (ints, strings, bools,
+autotuner searches. A knob's options must not depend on the values of other
+knobs (only on shapes and the target), so that every config sees the same
+space; a template may clamp a value to what the other knobs leave possible. Knob values are plain JSON values (ints, strings, bools,
 lists of them) so configs round-trip through the records file.
 """
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from ..loops.expr import INDEX, Expr, as_expr, const, guarded_select, logical_and
+from ..loops.knobs import Knobs
 from ..loops.tensor import Tensor, compute
 from ..types import TensorType
 
@@ -55,7 +56,7 @@ def padded_read(t: Tensor, indices: Sequence[Expr], value: Expr | float | int) -
     return guarded_select(logical_and(*conds), t[tuple(indices)], value)
 
 
-def annotate_pointwise(stage) -> None:
+def annotate_pointwise(stage, knobs: Knobs | None = None) -> None:
     """Mark a plain stage's loops as a pointwise op wants them: the innermost loop
     vectorized, the first outer loop with more than one iteration parallel.
 
@@ -63,10 +64,19 @@ def annotate_pointwise(stage) -> None:
 
         for n in 0..1: for c in 0..64:          for n in 0..1: parallel c in 0..64:
           for h in 0..56: for w in 0..56:  ==>     for h in 0..56: vectorized w in 0..56:
+
+    Knobs (when given): ``vector_chunk`` splits the innermost loop and vectorizes
+    the inner part only (default: the whole loop); ``parallel`` (default on)
+    whether the outer loop runs on the thread pool.
     """
+    knobs = knobs or Knobs()
     data = [ax for ax in stage.leaf if ax.kind == "data"]
     if data and data[-1] is stage.leaf[-1] and data[-1].extent > 1:
+        inner = data[-1]
+        chunk = knobs.split("vector_chunk", inner.extent, default=inner.extent)
+        if chunk < inner.extent:
+            data[-1:] = stage.split(inner, chunk)
         stage.vectorize(data[-1])
     outer = next((ax for ax in data[:-1] if ax.extent > 1), None)
-    if outer is not None:
+    if outer is not None and knobs.choose("parallel", (True, False), default=True):
         stage.parallel(outer)

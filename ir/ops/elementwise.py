@@ -356,12 +356,12 @@ LOOPS = LoopMath()
 
 def pointwise_schedule(outputs: list[Tensor], target, knobs=None) -> Any:
     """The loop nest of a pointwise op: everything inlined into the output, annotated by
-    :func:`~ember.ir.ops.compute.annotate_pointwise`."""
+    :func:`~ember.ir.ops.compute.annotate_pointwise` (whose knobs it passes on)."""
     schedule = create_schedule(outputs)
     for stage in schedule.stages:
         if all(stage.tensor is not t for t in outputs) and not stage.is_extern:
             stage.compute_inline()
-    annotate_pointwise(schedule[outputs[0]])
+    annotate_pointwise(schedule[outputs[0]], knobs)
     return schedule
 
 

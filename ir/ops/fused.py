@@ -75,12 +75,23 @@ def _compute(inputs, attrs, outputs):
     return results
 
 
+def anchor_index(opdefs) -> int:
+    """The position of a group's anchor among its ops' definitions (in body order): the last
+    op of the highest fusion class (out-fusable, then opaque, then reduction, then the rest)."""
+    return max(range(len(opdefs)), key=lambda i: (_ANCHOR_RANK.get(opdefs[i].fusion, 0), i))
+
+
+def anchor_node(attrs: dict):
+    """The body node whose schedule a Fused node with ``attrs`` uses (see :func:`anchor_index`)."""
+    nodes = body_graph(attrs).nodes
+    return nodes[anchor_index([n.opdef for n in nodes])]
+
+
 def _schedule(outputs, target, knobs=None):
     from ..loops.schedule import create_schedule
 
     plan = outputs[0].fused_plan
-    anchor = max(range(len(plan)), key=lambda i: (_ANCHOR_RANK.get(plan[i][0].fusion, 0), i))
-    opdef, anchor_outputs = plan[anchor]
+    opdef, anchor_outputs = plan[anchor_index([opdef for opdef, _ in plan])]
     if opdef.schedule is not None:
         schedule = opdef.schedule(anchor_outputs, target, knobs)
         schedule.extend(outputs)

@@ -1,0 +1,265 @@
+"""The tuning driver: propose, measure, record, for every task of a model.
+
+:func:`tune_task` alternates a tuner's proposals (:mod:`ember.autotune.search`)
+with measurements (:mod:`ember.autotune.measure`), appending every measured
+batch to the records file before anything else happens, so a killed run
+loses at most the batch in flight. Started again on the same file, it
+resumes: the task's earlier records count as trials, the tuner learns from
+them, and no config is measured twice. :func:`tune` does this for every task
+of a model (:func:`extract_tasks`), with a progress bar per task, and returns
+a :class:`TuneSummary` (a table of default against tuned time; a plot of the
+best GFLOP/s found against trials).
+
+>>> summary = tune("model.onnx", records="tune.jsonl", trials_per_task=64)   # doctest: +SKIP
+>>> print(summary.table())                                                    # doctest: +SKIP
+>>> mod = ember.compile("model.onnx", records="tune.jsonl")                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+from .measure import MeasureOptions, Measurer, MeasureResult
+from .records import Record, append_records, config_key, load_records
+from .task import Task, extract_tasks
+
+
+@dataclass
+class TaskResult:
+    """Everything measured for one task (earlier records first), and what came of it."""
+
+    task: Task
+    results: list[MeasureResult] = field(default_factory=list)
+    resumed: int = 0  # how many of the results came from the records file
+
+    @property
+    def default_s(self) -> float:
+        """The default config's seconds per run (NaN when it was not measured, inf when it failed)."""
+        default = config_key(self.task.defaults())
+        costs = [r.cost for r in self.results if config_key(r.config) == default]
+        return costs[0] if costs else math.nan
+
+    @property
+    def best(self) -> MeasureResult | None:
+        """The fastest successful result, if any."""
+        ok = [r for r in self.results if r.ok]
+        return min(ok, key=lambda r: r.cost) if ok else None
+
+    @property
+    def best_s(self) -> float:
+        """The best seconds per run (inf when every trial failed)."""
+        return self.best.cost if self.best else math.inf
+
+    @property
+    def failed(self) -> int:
+        """How many trials failed."""
+        return sum(1 for r in self.results if not r.ok)
+
+    def best_so_far(self) -> list[float]:
+        """The best GFLOP/s found after each trial (0 until one succeeds)."""
+        flops, best, curve = self.task.flops(), 0.0, []
+        for r in self.results:
+            if r.ok:
+                best = max(best, flops / r.cost * 1e-9)
+            curve.append(best)
+        return curve
+
+
+@dataclass
+class TuneSummary:
+    """The outcome of :func:`tune`: one :class:`TaskResult` per task, and the records file."""
+
+    tasks: list[TaskResult]
+    records: str | None = None
+
+    def table(self) -> str:
+        """Per task: weight, trials, failures, default and tuned milliseconds, speedup, GFLOP/s;
+        then the weighted total (an estimate of the model's time in tuned kernels)."""
+        header = f"{'task':<40} {'weight':>6} {'trials':>6} {'failed':>6} {'default ms':>11} {'tuned ms':>9} " \
+                 f"{'speedup':>7} {'GFLOP/s':>8}"
+        lines = [header, "-" * len(header)]
+        total_default = total_tuned = 0.0
+        for t in self.tasks:
+            default, best = t.default_s, t.best_s
+            gflops = t.task.flops() / best * 1e-9 if math.isfinite(best) else 0.0
+            speedup = default / best if math.isfinite(best) and math.isfinite(default) else math.nan
+            lines.append(f"{t.task.describe()[:40]:<40} {t.task.weight:>6} {len(t.results):>6} {t.failed:>6} "
+                         f"{_ms(default):>11} {_ms(best):>9} {_ratio(speedup):>7} {gflops:>8.2f}")
+            if math.isfinite(default) and math.isfinite(best):
+                total_default += t.task.weight * default
+                total_tuned += t.task.weight * min(best, default)
+        if total_default:
+            lines.append(f"{'total (weighted)':<40} {'':>6} {'':>6} {'':>6} {_ms(total_default):>11} "
+                         f"{_ms(total_tuned):>9} {_ratio(total_default / total_tuned):>7}")
+        return "\n".join(lines)
+
+    def plot(self, path: str | os.PathLike) -> None:
+        """Save a plot of the best GFLOP/s so far against trials, one line per task (matplotlib)."""
+        try:
+            import matplotlib
+        except ImportError:
+            from ember.ir.errors import EmberError
+
+            raise EmberError("plotting needs matplotlib: pip install 'ember[plot]'") from None
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for t in self.tasks:
+            curve = t.best_so_far()
+            ax.plot(range(1, len(curve) + 1), curve, label=t.task.describe()[:48])
+        ax.set_xlabel("trials")
+        ax.set_ylabel("best GFLOP/s so far")
+        ax.set_title("tuning progress per task")
+        if self.tasks:
+            ax.legend(fontsize="small")
+        ax.grid(True, alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+
+
+def _ms(seconds: float) -> str:
+    return "-" if math.isnan(seconds) else ("failed" if math.isinf(seconds) else f"{seconds * 1e3:.4f}")
+
+
+def _ratio(x: float) -> str:
+    return "-" if not math.isfinite(x) else f"{x:.2f}x"
+
+
+def make_tuner(tuner: Any, task: Task, seed: int = 0):
+    """A tuner for ``task``: a name of :data:`ember.autotune.search.TUNERS` (``"xgb"``, ``"random"``,
+    ``"grid"``, ``"beam"``, ``"xgb-rank"``, ...), a tuner class, or a tuner object (used as is)."""
+    if isinstance(tuner, str):
+        from .search import make_tuner as by_name
+
+        try:
+            return by_name(tuner, task, seed)
+        except ValueError as err:
+            from ember.ir.errors import EmberError
+
+            raise EmberError(str(err)) from None
+    if isinstance(tuner, type):
+        return tuner(task, seed=seed)
+    return tuner
+
+
+def tune_task(task: Task, *, trials: int, tuner: Any = "xgb", records: str | os.PathLike | None = None,
+              executor: Executor | None = None, batch_size: int = 8, early_stopping: int | None = None,
+              seed: int = 0, progress: bool = True, jobs: int = 1, options: MeasureOptions | None = None,
+              description: str | None = None) -> list[MeasureResult]:
+    """Tune ``task`` for up to ``trials`` measured configs; returns every result of the task,
+    the ones found in ``records`` (a resumed run) first.
+
+    Each batch of ``batch_size`` proposals of ``tuner`` (see :func:`make_tuner`) is
+    measured on ``executor`` (``jobs`` parallel calls, see :class:`Measurer`), then
+    appended to ``records``. The default config is measured first. Stops early after
+    ``early_stopping`` trials without improvement, or when the tuner runs out.
+    """
+    return _tune_task(task, trials=trials, tuner=tuner, records=records, executor=executor, batch_size=batch_size,
+                      early_stopping=early_stopping, seed=seed, progress=progress, jobs=jobs, options=options,
+                      description=description).results
+
+
+def _tune_task(task: Task, *, trials: int, tuner: Any, records, executor, batch_size: int,
+               early_stopping: int | None, seed: int, progress: bool, jobs: int,
+               options: MeasureOptions | None, description: str | None) -> TaskResult:
+    from tqdm.auto import tqdm
+
+    outcome = TaskResult(task, _earlier_results(task, records))
+    outcome.resumed = len(outcome.results)
+    search = make_tuner(tuner, task, seed)
+    if outcome.results:
+        search.update(outcome.results)
+    measured = {config_key(r.config) for r in outcome.results}
+    default = task.defaults()
+    bar = tqdm(total=trials, initial=min(outcome.resumed, trials), desc=description or task.describe(),
+               unit="trial", disable=not progress, dynamic_ncols=True)
+    bar.set_postfix_str(_progress_note(outcome))
+    stalls = 0
+    with Measurer(task, options=options, executor=executor, jobs=jobs) as measurer:
+        while len(outcome.results) < trials and not search.exhausted() and not _stalled(outcome, early_stopping):
+            left = trials - len(outcome.results)
+            configs = [c for c in search.next_batch(min(batch_size, left)) if config_key(c) not in measured]
+            if config_key(default) not in measured and all(config_key(c) != config_key(default) for c in configs):
+                configs = [default, *configs][:left]  # the table compares with the default: measure it first
+            if not configs:
+                stalls += 1  # a tuner proposing only measured configs: give it a few chances
+                if stalls > 3:
+                    break
+                continue
+            batch = measurer.measure(configs)
+            if records is not None:
+                append_records(records, [Record(task.workload, task.target, r.config, list(r.costs or []), r.error)
+                                         for r in batch])
+            search.update(batch)
+            outcome.results += batch
+            measured.update(config_key(r.config) for r in batch)
+            bar.update(len(batch))
+            bar.set_postfix_str(_progress_note(outcome))
+    bar.close()
+    return outcome
+
+
+def _earlier_results(task: Task, records) -> list[MeasureResult]:
+    """The task's results in the records file (same workload and target), each config once."""
+    if records is None:
+        return []
+    results: dict[str, MeasureResult] = {}
+    for r in load_records(records):
+        if r.target == task.target and r.key == task.key:
+            results.setdefault(config_key(r.config), MeasureResult(r.config, list(r.cost_s) or None, r.error))
+    return list(results.values())
+
+
+def _stalled(outcome: TaskResult, early_stopping: int | None) -> bool:
+    """Whether the last ``early_stopping`` trials brought no improvement."""
+    if not early_stopping or len(outcome.results) <= early_stopping:
+        return False
+    costs = [r.cost for r in outcome.results]
+    return min(costs[-early_stopping:]) >= min(costs[:-early_stopping])
+
+
+def _progress_note(outcome: TaskResult) -> str:
+    best = outcome.best_s
+    gflops = outcome.task.flops() / best * 1e-9 if math.isfinite(best) else 0.0
+    return f"best {gflops:.2f} GFLOP/s, {outcome.failed} failed"
+
+
+def tune(model: Any, *, records: str | os.PathLike, trials_per_task: int = 200, tuner: Any = "xgb", jobs: int = 1,
+         executor: Executor | None = None, target: Any = "host", batch_size: int = 8,
+         early_stopping: int | None = None, seed: int = 0, progress: bool = True,
+         plot: str | os.PathLike | None = None, options: MeasureOptions | None = None, opt_level: int = 3,
+         input_shapes: Any = None, input_values: Any = None) -> TuneSummary:
+    """Tune every tunable workload of ``model`` for ``target``, appending to ``records``
+    (resuming from what it holds); see :func:`tune_task` for the options. Returns a
+    :class:`TuneSummary`; ``plot`` also saves its plot there.
+
+    >>> summary = ember.tune("model.onnx", records="tune.jsonl", trials_per_task=32)   # doctest: +SKIP
+    """
+    from ember.codegen.target import as_target
+    from ember.ir.errors import CompileError
+
+    build_target = as_target(target)
+    missing = build_target.runs_on_host()
+    if missing:
+        raise CompileError(f"cannot tune for {build_target.name} on this machine: it lacks {', '.join(missing)}")
+    tasks = extract_tasks(model, build_target, opt_level=opt_level, input_shapes=input_shapes,
+                          input_values=input_values)
+    outcomes = []
+    for i, task in enumerate(tasks, start=1):
+        outcomes.append(_tune_task(task, trials=trials_per_task, tuner=tuner, records=records, executor=executor,
+                                   batch_size=batch_size, early_stopping=early_stopping, seed=seed,
+                                   progress=progress, jobs=jobs, options=options,
+                                   description=f"[{i}/{len(tasks)}] {task.describe()}"))
+    summary = TuneSummary(outcomes, os.fspath(records))
+    if plot is not None:
+        summary.plot(plot)
+    return summary
+
+
+__all__ = ["TaskResult", "TuneSummary", "make_tuner", "tune", "tune_task"]

@@ -1,0 +1,270 @@
+"""Search strategies compared at an equal trial budget: how fast each finds a good schedule.
+
+For three workloads (a BERT-sized GEMM, a 3x3 convolution of ResNet-50's
+stage 2, a 1x1 convolution of the same stage), every tuner of ``--tuners``
+tunes the kernel for ``--trials`` real measurements (``ember.autotune.tune_task``
+with the measuring child processes of ``ember.autotune.measure``), once per seed.
+The report gives, per task and tuner, the trials needed to reach 95% of the
+best speed any run found for that task (averaged over the seeds that reach it),
+and the ratio of the model-guided search's trials to random search's; a PNG
+plots the best GFLOP/s so far against trials (mean over seeds, min-max band).
+
+Each distinct config of a task is measured once per benchmark run and shared
+by all tuners and seeds (``--no-share`` measures every run afresh): the runs
+then compare the searches on the same landscape rather than on measurement
+noise, and the benchmark takes a fraction of the time. A workload whose
+template has no knobs (a space of one config) is tuned as the GEMM its
+convolution amounts to (im2col: ``M = N*H*W``, ``K = C*R*S``, ``N = K_out``),
+and the report says so.
+
+    python benchmarks/tuning.py [--trials 64] [--seeds 3] [--tuners xgb,random,beam] [--plot tuning.png] [--json OUT]
+    python benchmarks/tuning.py --from-json OUT [--plot tuning.png]      # report and plot earlier runs again
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+DEFAULT_TUNERS = ("xgb", "random", "beam")
+REACH = 0.95  # "good": this fraction of the best speed found
+
+
+# ------------------------------------------------------------------ workloads
+def _graph(build: Callable) -> Any:
+    from ember.ir import Graph
+
+    graph = Graph("bench")
+    graph.set_outputs([build(graph)])
+    return graph
+
+
+def _matmul(m: int, k: int, n: int) -> Callable:
+    from ember.ir.types import TensorType
+
+    def build(g):
+        a = g.add_input("a", TensorType("float32", (m, k)))
+        b = g.add_constant(np.random.default_rng(0).standard_normal((k, n)).astype(np.float32), "b")
+        return g.apply("MatMul", [a, b])
+    return build
+
+
+def _conv(channels: int, out_channels: int, size: int, kernel: int) -> Callable:
+    from ember.ir.types import TensorType
+
+    def build(g):
+        x = g.add_input("x", TensorType("float32", (1, channels, size, size)))
+        w = np.random.default_rng(0).standard_normal((out_channels, channels, kernel, kernel)).astype(np.float32)
+        pad = kernel // 2
+        return g.apply("Conv", [x, g.add_constant(w, "w")], {"pads": [pad] * 4, "kernel_shape": [kernel, kernel]})
+    return build
+
+
+# name -> (description, graph builder, the equivalent GEMM (M, K, N) when the op itself has no knobs)
+WORKLOADS: dict[str, tuple[str, Callable, tuple[int, int, int]]] = {
+    "gemm": ("MatMul 128x768 @ 768x768 (BERT-base)", _matmul(128, 768, 768), (128, 768, 768)),
+    "conv3x3": ("Conv 3x3 64->64 on 56x56 (ResNet-50 stage 2)", _conv(64, 64, 56, 3), (56 * 56, 64 * 9, 64)),
+    "conv1x1": ("Conv 1x1 64->256 on 56x56 (ResNet-50 stage 2)", _conv(64, 256, 56, 1), (56 * 56, 64, 256)),
+}
+
+
+def workload_task(name: str, target: str) -> tuple[Any, str]:
+    """The task of workload ``name`` (the heaviest kernel of its one-op graph) and a note: empty,
+    or how it was replaced when its template has no knobs."""
+    from ember.autotune.task import extract_tasks
+
+    description, build, gemm = WORKLOADS[name]
+    tasks = extract_tasks(_graph(build), target, tunable_only=False)
+    task = max(tasks, key=lambda t: t.flops())
+    if task.space_size() > 1:
+        return task, description
+    m, k, n = gemm
+    fallback = max(extract_tasks(_graph(_matmul(m, k, n)), target, tunable_only=False), key=lambda t: t.flops())
+    return fallback, f"{description}: no knobs yet, tuned as its GEMM {m}x{k} @ {k}x{n}"
+
+
+# ------------------------------------------------------------------ shared measurements
+class SharedMeasurements(Executor):
+    """An executor for :class:`ember.autotune.measure.Measurer` that measures each config of one task
+    once, with measuring children of its own kept across runs, and answers repeats from memory."""
+
+    def __init__(self, task, options=None):
+        from ember.autotune.measure import Measurer
+
+        self._measurer = Measurer(task, options=options)
+        self._known: dict[str, Any] = {}
+        self.measured = 0
+
+    def submit(self, fn, payload, configs, options=None, **kwargs) -> Future:
+        from ember.autotune.records import config_key
+
+        fresh = [c for c in configs if config_key(c) not in self._known]
+        for config, result in zip(fresh, self._measurer.measure(fresh)):
+            self._known[config_key(config)] = result
+        self.measured += len(fresh)
+        future: Future = Future()
+        future.set_result([self._with_config(self._known[config_key(c)], c) for c in configs])
+        return future
+
+    @staticmethod
+    def _with_config(result, config):
+        from dataclasses import replace
+
+        return replace(result, config=dict(config))
+
+    def shutdown(self, wait: bool = True, **kwargs) -> None:
+        self._measurer.close()
+
+
+# ------------------------------------------------------------------ runs
+def run_tuner(task, tuner: str, seed: int, trials: int, executor: Executor | None) -> dict:
+    """One tuning run: its costs in trial order and the time it took."""
+    from ember.autotune.tune import tune_task
+
+    start = time.perf_counter()
+    results = tune_task(task, trials=trials, tuner=tuner, seed=seed, executor=executor, progress=False)
+    return {"tuner": tuner, "seed": seed, "costs": [r.cost for r in results],
+            "seconds": time.perf_counter() - start, "failed": sum(not r.ok for r in results)}
+
+
+def best_so_far(costs: list[float]) -> np.ndarray:
+    return np.minimum.accumulate(np.asarray(costs, dtype=float)) if costs else np.zeros(0)
+
+
+def trials_to_reach(costs: list[float], target_cost: float) -> int | None:
+    """The first trial (1-based) whose best-so-far cost is within :data:`REACH` of ``target_cost``."""
+    hits = np.flatnonzero(best_so_far(costs) <= target_cost / REACH)
+    return int(hits[0]) + 1 if len(hits) else None
+
+
+def summarize(task_runs: dict[str, Any]) -> dict:
+    """Per tuner: mean trials to 95% of the task's best (over the seeds that reach it) and final speed."""
+    runs = task_runs["runs"]
+    best = min(min(r["costs"], default=math.inf) for r in runs)
+    out: dict[str, Any] = {"best_s": best, "tuners": {}}
+    for tuner in dict.fromkeys(r["tuner"] for r in runs):
+        mine = [r for r in runs if r["tuner"] == tuner]
+        reached = [trials_to_reach(r["costs"], best) for r in mine]
+        hits = [n for n in reached if n is not None]
+        out["tuners"][tuner] = {
+            "trials_to_95": reached,
+            "mean_trials_to_95": float(np.mean(hits)) if hits else None,
+            "reached": f"{len(hits)}/{len(mine)}",
+            "final_gflops": float(np.mean([task_runs["flops"] / min(r["costs"]) * 1e-9 for r in mine])),
+            "failed": sum(r["failed"] for r in mine),
+        }
+    tuners = out["tuners"]
+    if "xgb" in tuners and "random" in tuners:
+        # an unreached run counts as the budget + 1 (flattering random search, not the model)
+        mean = {t: np.mean([n or task_runs["trials"] + 1 for n in tuners[t]["trials_to_95"]]) for t in ("xgb", "random")}
+        out["xgb_over_random"] = float(mean["xgb"] / mean["random"])
+    return out
+
+
+def plot(report: dict, path: str) -> None:
+    """Best GFLOP/s so far against trials, one panel per task, one line (mean, min-max band) per tuner."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(report["tasks"])
+    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.5), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        entry = report["tasks"][name]
+        for tuner in dict.fromkeys(r["tuner"] for r in entry["runs"]):
+            curves = [entry["flops"] / best_so_far(r["costs"]) * 1e-9 for r in entry["runs"] if r["tuner"] == tuner]
+            length = min(len(c) for c in curves)
+            stack = np.vstack([c[:length] for c in curves])
+            x = np.arange(1, length + 1)
+            ax.plot(x, stack.mean(axis=0), label=tuner)
+            ax.fill_between(x, stack.min(axis=0), stack.max(axis=0), alpha=0.2)
+        best = entry["flops"] / entry["summary"]["best_s"] * 1e-9
+        ax.axhline(REACH * best, color="grey", linestyle=":", linewidth=1, label=f"{REACH:.0%} of best")
+        ax.set_title(textwrap.fill(entry["description"], 48), fontsize="small")
+        ax.set_xlabel("trials")
+        ax.set_ylabel("best GFLOP/s so far")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def print_report(report: dict) -> None:
+    print(f"{report['trials']} trials per run, seeds {report['seeds']}, target {report['target']}")
+    for entry in report["tasks"].values():
+        s = entry["summary"]
+        print(f"\n{entry['description']}  (space {entry['space']}, {entry['measured']} distinct configs measured, "
+              f"best {entry['flops'] / s['best_s'] * 1e-9:.2f} GFLOP/s)")
+        print(f"  {'tuner':<8} {'trials to 95%':>14} {'reached':>8} {'per seed':>18} {'final GFLOP/s':>14} {'failed':>7}")
+        for tuner, t in s["tuners"].items():
+            mean = "-" if t["mean_trials_to_95"] is None else f"{t['mean_trials_to_95']:.1f}"
+            seeds = ",".join("-" if n is None else str(n) for n in t["trials_to_95"])
+            print(f"  {tuner:<8} {mean:>14} {t['reached']:>8} {seeds:>18} {t['final_gflops']:>14.2f} {t['failed']:>7}")
+        if "xgb_over_random" in s:
+            print(f"  xgb / random trials to 95%: {s['xgb_over_random']:.2f}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=64)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--tuners", default=",".join(DEFAULT_TUNERS))
+    parser.add_argument("--tasks", default=",".join(WORKLOADS))
+    parser.add_argument("--target", default="host")
+    parser.add_argument("--no-share", action="store_true", help="measure every run afresh")
+    parser.add_argument("--plot", default="tuning.png")
+    parser.add_argument("--json")
+    parser.add_argument("--from-json", help="report and plot the runs of an earlier --json instead of measuring")
+    args = parser.parse_args(argv)
+
+    if args.from_json:
+        report = json.loads(Path(args.from_json).read_text())
+    else:
+        report = measure_runs(args)
+    print_report(report)
+    if args.plot:
+        plot(report, args.plot)
+        print(f"\nplot: {args.plot}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1, default=float))
+    return report
+
+
+def measure_runs(args: argparse.Namespace) -> dict:
+    """Tune every task of ``args.tasks`` with every tuner and seed; the report :func:`print_report` prints."""
+    report: dict[str, Any] = {"trials": args.trials, "seeds": args.seeds, "target": args.target, "tasks": {}}
+    for name in args.tasks.split(","):
+        task, description = workload_task(name, args.target)
+        executor = None if args.no_share else SharedMeasurements(task)
+        runs = []
+        for seed in range(args.seeds):
+            for tuner in args.tuners.split(","):
+                runs.append(run_tuner(task, tuner, seed, args.trials, executor))
+                print(f"{name} {tuner} seed {seed}: best {min(runs[-1]['costs']) * 1e3:.3f} ms "
+                      f"({runs[-1]['seconds']:.0f} s)", file=sys.stderr, flush=True)
+        entry = {"description": description, "space": task.space_size(), "flops": task.flops(), "runs": runs,
+                 "trials": args.trials,
+                 "measured": executor.measured if executor else sum(len(r["costs"]) for r in runs)}
+        entry["summary"] = summarize(entry)
+        report["tasks"][name] = entry
+        if executor is not None:
+            executor.shutdown()
+    return report
+
+
+if __name__ == "__main__":
+    main()
