@@ -52,6 +52,24 @@ def onnxruntime_runner(model: Any, threads: int) -> Callable[[dict], list]:
     return lambda feeds: session.run(None, feeds)
 
 
+def time_interleaved(runners: Mapping[str, Callable[[], Any]], *, repeat: int = 10, warmup: int = 1,
+                     progress: Callable[[str], None] | None = None) -> dict[str, dict]:
+    """Time each runner (a no-argument callable), ``warmup`` calls first, then ``repeat`` rounds
+    that call every runner once in turn; returns name -> ``{"median_s", "min_s", "runs"}``."""
+    for run in runners.values():
+        for _ in range(warmup):
+            run()
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for r in range(repeat):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+        if progress:
+            progress(f"round {r + 1}/{repeat}")
+    return {name: {"median_s": statistics.median(t), "min_s": min(t), "runs": len(t)} for name, t in times.items()}
+
+
 def bench(model: Any, *, compare: Sequence[str] = RUNNERS, threads: int = 1, repeat: int = 10, warmup: int = 1,
           target: str = "host", input_shapes: Mapping[str, Sequence[int]] | None = None,
           progress: Callable[[str], None] | None = None) -> dict:
@@ -72,18 +90,8 @@ def bench(model: Any, *, compare: Sequence[str] = RUNNERS, threads: int = 1, rep
         if not isinstance(model, (str, os.PathLike)) and type(model).__name__ != "ModelProto":
             raise EmberError("onnxruntime can only be compared on an ONNX model")
         runners["onnxruntime"] = onnxruntime_runner(model, threads)
-    for name, run in runners.items():
-        for _ in range(warmup):
-            run(feeds)
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for r in range(repeat):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run(feeds)
-            times[name].append(time.perf_counter() - start)
-        if progress:
-            progress(f"round {r + 1}/{repeat}")
-    results = {name: {"median_s": statistics.median(t), "min_s": min(t), "runs": len(t)} for name, t in times.items()}
+    results = time_interleaved({name: (lambda run=run: run(feeds)) for name, run in runners.items()},
+                               repeat=repeat, warmup=warmup, progress=progress)
     ember_median = results["ember"]["median_s"]
     return {
         "model": str(model),
@@ -139,4 +147,4 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["bench", "format_table", "cpu_name"]
+__all__ = ["bench", "format_table", "cpu_name", "time_interleaved"]
