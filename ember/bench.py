@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ember.ir.errors import EmberError
 
-RUNNERS = ("reference", "onnxruntime")
+RUNNERS = ("reference", "onnxruntime", "untuned")
 
 
 def cpu_name() -> str:
@@ -70,10 +70,14 @@ def time_interleaved(runners: Mapping[str, Callable[[], Any]], *, repeat: int = 
     return {name: {"median_s": statistics.median(t), "min_s": min(t), "runs": len(t)} for name, t in times.items()}
 
 
-def bench(model: Any, *, compare: Sequence[str] = RUNNERS, threads: int = 1, repeat: int = 10, warmup: int = 1,
-          target: str = "host", input_shapes: Mapping[str, Sequence[int]] | None = None,
-          progress: Callable[[str], None] | None = None) -> dict:
-    """Time ember (compiled) against the runners in ``compare``; returns the contract's dict."""
+def bench(model: Any, *, compare: Sequence[str] = ("reference", "onnxruntime"), threads: int = 1,
+          repeat: int = 10, warmup: int = 1, target: str = "host",
+          input_shapes: Mapping[str, Sequence[int]] | None = None, progress: Callable[[str], None] | None = None, records: Any = None) -> dict:
+    """Time ember (compiled) against the runners in ``compare``; returns the contract's dict.
+
+    With ``records`` (a tuning-records file) ember uses the tuned configs, and
+    the runner ``untuned`` is the same model compiled with the defaults.
+    """
     import ember
     from ember.examples import resolve_model
 
@@ -81,9 +85,13 @@ def bench(model: Any, *, compare: Sequence[str] = RUNNERS, threads: int = 1, rep
     unknown = set(compare) - set(RUNNERS)
     if unknown:
         raise EmberError(f"unknown runner(s) {', '.join(sorted(unknown))}; choose from {', '.join(RUNNERS)}")
-    module = ember.compile(model, target=target, num_threads=threads, input_shapes=input_shapes)
+    if "untuned" in compare and records is None:
+        raise EmberError("the untuned runner compares with tuned ember: give records")
+    module = ember.compile(model, target=target, num_threads=threads, input_shapes=input_shapes, records=records)
     feeds = module.random_feeds()
     runners: dict[str, Callable[[dict], Any]] = {"ember": module.run}
+    if "untuned" in compare:
+        runners["untuned"] = ember.compile(model, target=target, num_threads=threads, input_shapes=input_shapes).run
     if "reference" in compare:
         runners["reference"] = ember.reference(module.graph).run
     if "onnxruntime" in compare:

@@ -102,7 +102,7 @@ def cmd_bench(args) -> int:
 
     compare = [c for c in args.compare.split(",") if c]
     report = bench(args.model, compare=compare, threads=args.threads, repeat=args.repeat, target=args.target,
-                   input_shapes=_shapes(args.input_shape),
+                   input_shapes=_shapes(args.input_shape), records=args.records,
                    progress=lambda msg: print(f"\r{msg}", end="", file=sys.stderr, flush=True))
     print(file=sys.stderr)
     print(format_table(report))
@@ -190,12 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = model_command("bench", "time ember against the reference and onnxruntime (one process, interleaved)")
     bench.add_argument("--compare", default="reference,onnxruntime",
-                       help="comma-separated runners to compare with (reference, onnxruntime)")
+                       help="comma-separated runners to compare with (reference, onnxruntime; untuned with --records)")
     bench.add_argument("--threads", type=int, default=1, help="threads for onnxruntime (and ember)")
     bench.add_argument("--repeat", type=int, default=10, help="timed rounds (default 10)")
     bench.add_argument("--target", default="host", help="compilation target")
     bench.add_argument("--json", metavar="OUT", help="also write the results as JSON")
     bench.add_argument("--profile", action="store_true", help="also print the time of each kernel (a profiling build)")
+    bench.add_argument("--records", metavar="R", help="compile with the best configs of this tuning-records file")
     bench.set_defaults(func=cmd_bench)
 
     ir = model_command("ir", "print a model's IR text")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -61,3 +62,8 @@ def test_run_applies_records(tmp_path, capsys):
     np.save(tmp_path / "x.npy", x)
     assert main(["run", model, "--records", records, "--input", f"x={tmp_path / 'x.npy'}"]) == 0
     assert "outputs:" in capsys.readouterr().out
+    json_path = tmp_path / "bench.json"
+    assert main(["bench", model, "--records", records, "--compare", "untuned", "--repeat", "2",
+                 "--json", str(json_path)]) == 0
+    report = json.loads(json_path.read_text())
+    assert set(report["results"]) == {"ember", "untuned"} and report["ratios"]["untuned/ember"] > 0
