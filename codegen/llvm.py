@@ -19,6 +19,9 @@ from ember.ir.loops.expr import (Binary, Call, Cast, Compare, Const, Expr, Load,
 from ember.ir.loops.stmt import Allocate, Buffer, Check, For, If, Kernel, Let, Seq, Stmt, Store, checks_in
 from ember.ir.loops.tensor import walk
 
+from . import vecmath
+from .work import worth_parallel
+
 I1, I8, I16, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
 F16, F32, F64 = ir.HalfType(), ir.FloatType(), ir.DoubleType()
 PTR = ir.PointerType()
@@ -126,7 +129,8 @@ class KernelEmitter:
                 self.vars[s.var.uid] = ir.Constant(I64, i)
                 self.stmt(s.body)
             return
-        if s.kind == "parallel" and self.outline and s.extent > 1 and not self._writes_shared_local(s):
+        if (s.kind == "parallel" and self.outline and s.extent > 1 and not self._writes_shared_local(s)
+                and worth_parallel(s)):
             self.parallel_loop(s)
             return
         if s.kind == "vectorized" and self.target is not None:
@@ -460,8 +464,12 @@ class KernelEmitter:
         return self.call_values(e.name, [self.expr(a) for a in e.args])
 
     def call_values(self, function: str, args: list[ir.Value]) -> ir.Value:
-        """``function(*args)``: an LLVM intrinsic (vectors too) or a scalar libm call."""
+        """``function(*args)``: inline polynomial code (:mod:`.vecmath`), an LLVM intrinsic (vectors too)
+        or a scalar libm call."""
         t = args[0].type
+        if vecmath.has_inline_form(function, t):
+            fma = self.target is not None and self.target.has_fma
+            return vecmath.FLOAT32[function](self.builder, args[0], fma)
         if function in INTRINSICS:
             return self.intrinsic(INTRINSICS[function], t, args)
         name = function + ("f" if t == F32 else "")

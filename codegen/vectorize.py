@@ -32,7 +32,6 @@ from ember.ir.loops.stmt import Buffer, For, Let, Seq, Stmt, Store
 from ember.ir.loops.tensor import walk
 from llvmlite import ir
 
-from .vecmath import has_inline_form
 from .llvm import (
     I32,
     I64,
@@ -45,6 +44,7 @@ from .llvm import (
     _const,
     _may_trap,
 )
+from .vecmath import has_inline_form
 
 # integer operations done lane by lane (their scalar code has no vector form here)
 PER_LANE_INT = {"div", "floordiv", "floormod", "pow"}

@@ -18,10 +18,12 @@ Numerics: float16 inputs are computed in float32 and rounded back once (numpy's
 float16 loops would round after every step of a composite formula, where
 onnxruntime computes in float32); exact Gelu is computed in float64 (the
 reference's erf is W. J. Cody's rational approximation in float64, since numpy
-has no erf; the compiled code calls libm's erf). In compiled code, float32
-tanh, expm1 and log1p go through float64 exp and log (faster than libm's
-float32 versions, exact to float32 rounding), and float64 values bound for
-float16 are rounded to it once (float16 lives in float32 registers).
+has no erf; compiled float64 erf calls libm's). In compiled code, float32
+expm1 and log1p go through float64 exp and log (faster than libm's float32
+versions, exact to float32 rounding); float32 exp, erf and tanh are inline
+polynomial code that vectorizes (``ember.codegen.vecmath``, within a few
+ulps); float64 values bound for float16 are rounded to it once (float16
+lives in float32 registers).
 """
 
 from __future__ import annotations
@@ -206,22 +208,16 @@ def _shift(x: Expr, amount: Expr | int, left: bool) -> Expr:
     return x // _power_of_two(half, bits // 2) // _power_of_two(amount - half, bits // 2 + 1)
 
 
-# float32 math through float64 intrinsics. libm's tanhf, expm1f and log1pf are
+# float32 math through float64 intrinsics. libm's expm1f and log1pf are
 # slow (3-10x expf here) and, as calls that may set errno, are not merged when
-# a formula repeats them (Mish repeats softplus inside tanh); llvm.exp and
-# llvm.log are pure intrinsics. In float64 these formulas are exact to float32
+# a formula repeats them (Mish repeats softplus); llvm.exp and llvm.log are
+# pure intrinsics. In float64 these formulas are exact to float32
 # rounding; each takes a tiny-argument branch where float64 would lose
 # relative precision.
 
 
 def _wide(x: Expr) -> Expr:
     return cast("float64", x)
-
-
-def _tanh_float32(x: Expr) -> Expr:
-    """``1 - 2 / (e^2x + 1)``; x is clamped to [-20, 20] (tanh is +-1 in float32 there, e^40 stays finite)."""
-    t = call("exp", _wide(minimum(maximum(x, -20.0), 20.0)) * 2.0)
-    return select(call("fabs", x) < 2.0 ** -12, x, cast("float32", 1.0 - 2.0 / (t + 1.0)))
 
 
 def _expm1_float32(x: Expr) -> Expr:
@@ -235,7 +231,7 @@ def _log1p_float32(x: Expr) -> Expr:
     return select(call("fabs", x) < 2.0 ** -24, x, cast("float32", call("log", _wide(x) + 1.0)))
 
 
-_FLOAT32_FUNCTIONS = {"tanh": _tanh_float32, "expm1": _expm1_float32, "log1p": _log1p_float32}
+_FLOAT32_FUNCTIONS = {"expm1": _expm1_float32, "log1p": _log1p_float32}
 
 
 def _round_to_half(v: Expr) -> Expr:

@@ -14,7 +14,10 @@ refused by the frontend.
 The compute definitions mirror the references: :func:`standardized` builds
 the statistics stages (sum, mean, sum of squared deviations, denominator)
 over a :class:`_Grouping` (which elements of X each statistic covers), in
-the same dtype and order as :func:`standardize`.
+the same dtype and order as :func:`standardize`. Statistics over whole axes of X
+go through :func:`~ember.ir.ops.reduce.reduce_over` (lane-partial sums along a
+contiguous last axis), and these ops are scheduled by
+:func:`~ember.ir.ops.reduce.reduction_schedule`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from ..loops.tensor import Tensor, compute, reduce_axis, reduce_sum
 from ..types import TensorType
 from .common import expect_float, normalize_axes, normalize_axis, require
 from .compute import broadcast_read, padded_read
+from .reduce import reduce_over, reduction_schedule
 from .registry import Float, Fusion, Int, Ints, define
 
 # ONNX TensorProto dtype codes accepted for stash_type: FLOAT and DOUBLE.
@@ -97,6 +101,7 @@ class _Grouping:
     reduced: tuple[int, ...]
     element: Callable[[Sequence[Expr], Sequence[Expr]], tuple[Expr, ...]]
     stat_of: Callable[[Sequence[Expr]], tuple[Expr, ...]]
+    axes: tuple[int, ...] | None = None  # the axes of X reduced, when statistics are over whole axes
 
 
 def _over_axes(shape: tuple[int, ...], axes: Sequence[int]) -> _Grouping:
@@ -111,7 +116,7 @@ def _over_axes(shape: tuple[int, ...], axes: Sequence[int]) -> _Grouping:
         return tuple(index)
 
     return _Grouping(tuple(shape[a] for a in kept), tuple(shape[a] for a in axes), element,
-                     lambda index: tuple(index[a] for a in kept))
+                     lambda index: tuple(index[a] for a in kept), tuple(axes))
 
 
 def _channel_groups(shape: tuple[int, ...], groups: int) -> _Grouping:
@@ -122,8 +127,12 @@ def _channel_groups(shape: tuple[int, ...], groups: int) -> _Grouping:
                      lambda index: (index[0], index[1] // per_group))
 
 
-def _sum_over(grouping: _Grouping, value: Callable[[tuple, tuple], Expr], name: str) -> Tensor:
-    """Per statistic ``s``, the sum of ``value(s, x_index)`` over its elements."""
+def _sum_over(grouping: _Grouping, value: Callable[[tuple, tuple], Expr], name: str,
+              x_shape: tuple[int, ...]) -> Tensor:
+    """Per statistic ``s``, the sum of ``value(s, x_index)`` over its elements (over whole axes of X:
+    :func:`~ember.ir.ops.reduce.reduce_over`, in lane-partial sums along a contiguous last axis)."""
+    if grouping.axes is not None:
+        return reduce_over("sum", x_shape, grouping.axes, 0, lambda index, stat: value(stat, index), name)
     axes = [reduce_axis(extent, f"r{i}") for i, extent in enumerate(grouping.reduced)]
 
     def element(*stat: Expr) -> Expr:
@@ -145,14 +154,14 @@ def standardized(x: Tensor, grouping: _Grouping, acc: str, denominator: Callable
     def value(index: Sequence[Expr]) -> Expr:
         return cast(acc, x[tuple(index)])
 
-    total = _sum_over(grouping, lambda stat, index: value(index), f"{name}_sum")
+    total = _sum_over(grouping, lambda stat, index: value(index), f"{name}_sum", x.shape)
     mean = compute(grouping.shape, lambda *stat: total[stat] / count, f"{name}_mean")
 
     def squared_deviation(stat: tuple, index: tuple) -> Expr:
         deviation = value(index) - mean[stat]
         return deviation * deviation
 
-    squares = _sum_over(grouping, squared_deviation, f"{name}_squares")
+    squares = _sum_over(grouping, squared_deviation, f"{name}_squares", x.shape)
     scale = compute(grouping.shape, lambda *stat: denominator(squares[stat] / count), f"{name}_denominator")
 
     def at(index: Sequence[Expr]) -> Expr:
@@ -258,6 +267,7 @@ define(
     attrs={"epsilon": Float(1e-5)},
     inputs=3,
     fusion=Fusion.REDUCTION,
+    schedule=reduction_schedule,
     doc="Normalize each (n, c) over the spatial axes, then scale and B per channel.",
 )
 
@@ -302,6 +312,7 @@ define(
     attrs={"epsilon": Float(1e-5), "num_groups": Int(), "stash_type": Int(1)},
     inputs=3,
     fusion=Fusion.REDUCTION,
+    schedule=reduction_schedule,
     doc="Normalize each group of num_groups channel groups (with the spatial axes), then scale and bias "
         "per channel (opset 21 semantics).",
 )
@@ -362,6 +373,7 @@ define(
     attrs={"axis": Int(-1), "epsilon": Float(1e-5), "stash_type": Int(1)},
     inputs=(2, 3),
     fusion=Fusion.REDUCTION,
+    schedule=reduction_schedule,
     doc="Normalize over the axes from `axis` to the last, then multiply by Scale and add B (broadcast).",
 )
 
@@ -403,6 +415,7 @@ define(
     attrs={"axes": Ints((0, 2, 3))},
     inputs=1,
     fusion=Fusion.REDUCTION,
+    schedule=reduction_schedule,
     doc="(X - mean) / (std + 1e-9) with mean and std over `axes`.",
 )
 

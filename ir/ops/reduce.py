@@ -18,8 +18,11 @@ value for ReduceMax, ``-inf`` for the log reductions, and 0 for ReduceMean.
 
 Compute definitions are built from :func:`reduce_over` (a reduction over a set
 of axes), in stages: ArgMax is the extreme value, then the first index holding
-it; Softmax is the max, the sum of exp(x - max), then a normalizing pass.
-:func:`reduction_schedule` loops each reduction in its input's memory order.
+it; Softmax is the max, the exps exp(x - max), their sum, then a normalizing
+pass. A reduction of a contiguous last axis accumulates in
+:data:`PARTIAL_LANES` interleaved partial results, then combines them (vector
+code instead of one scalar accumulator). :func:`reduction_schedule` loops each
+reduction in its input's memory order.
 CumSum and TopK are hand-written loop nests (a scan; selection by insertion).
 """
 
@@ -33,6 +36,7 @@ import numpy as np
 
 from ..loops.expr import (INDEX, Expr, Load, Var, as_expr, call, cast, const, is_float, logical_and, logical_not,
                           logical_or, minimum, select)
+from ..loops.knobs import Knobs
 from ..loops.schedule import Schedule, Stage, create_schedule
 from ..loops.stmt import Allocate, Buffer, If, Stmt, Store, for_range, seq
 from ..loops.tensor import (Reduce, Tensor, TensorRead, compute, extern, reduce_axis, reduce_max, reduce_min,
@@ -140,6 +144,8 @@ def reduce_over(combiner: str, shape: tuple[int, ...], axes: Axes, keepdims: int
     >>> x = placeholder((2, 3), "float32", "x")
     >>> rows = reduce_over("sum", x.shape, (1,), 0, lambda i, o: x[i], "rows")   # rows[i] = sum_j x[i, j]
     """
+    if _in_lanes(shape, axes):
+        return _reduce_in_lanes(combiner, shape, axes, keepdims, element, name)
     raxes = {a: reduce_axis(shape[a], f"{name}_r{a}") for a in axes}
 
     def body(*out: Expr) -> Expr:
@@ -148,6 +154,48 @@ def reduce_over(combiner: str, shape: tuple[int, ...], axes: Axes, keepdims: int
         return _REDUCERS[combiner](source, tuple(raxes.values())) if raxes else source
 
     return compute(_reduced_shape(shape, axes, keepdims), body, name)
+
+
+# Lane-partial accumulators. A reduction over the contiguous last axis has a scalar accumulator, a
+# chain of dependent operations that vector code cannot help. Reduced as ``PARTIAL_LANES`` interleaved
+# partial results instead (element j goes to partial j % PARTIAL_LANES), the accumulation is a
+# vectorizable loop over lanes; a second, short reduction combines the partials. 16 is a multiple of
+# every x86 target's float32 lanes (4, 8, 16), and more partials than one vector hide the latency
+# of the adds.
+PARTIAL_LANES = 16
+PARTIAL_TAG = "lane_partial"  # the stage of the partial results (scheduled by reduction_schedule)
+
+
+def _in_lanes(shape: tuple[int, ...], axes: Axes) -> bool:
+    """Whether a reduction over ``axes`` of ``shape`` is done in lane-partial accumulators: it reduces
+    the last axis, of at least two whole groups of lanes."""
+    last = len(shape) - 1
+    return last in axes and shape[last] % PARTIAL_LANES == 0 and shape[last] >= 2 * PARTIAL_LANES
+
+
+def _reduce_in_lanes(combiner: str, shape: tuple[int, ...], axes: Axes, keepdims: int,
+                     element: Callable[[tuple[Expr, ...], tuple[Expr, ...]], Expr], name: str) -> Tensor:
+    """:func:`reduce_over` as ``PARTIAL_LANES`` partial results per output element, then their combination.
+
+    ::
+
+        partial[o, l] = combiner over (r..., k) of element(x index (r..., k * LANES + l))
+        result[o]     = combiner over l of partial[o, l]
+    """
+    last = len(shape) - 1
+    groups = reduce_axis(shape[last] // PARTIAL_LANES, f"{name}_k")
+    raxes = {a: reduce_axis(shape[a], f"{name}_r{a}") for a in axes if a != last}
+
+    def partial_body(*at: Expr) -> Expr:
+        out, lane = at[:-1], at[-1]
+        index = _expand_index(out, len(shape), {**{a: ax.var for a, ax in raxes.items()},
+                                                last: groups.var * PARTIAL_LANES + lane}, keepdims)
+        return _REDUCERS[combiner](as_expr(element(index, out)), (*raxes.values(), groups))
+
+    out_shape = _reduced_shape(shape, axes, keepdims)
+    partial = compute(out_shape + (PARTIAL_LANES,), partial_body, f"{name}_partial", tag=PARTIAL_TAG)
+    lanes = reduce_axis(PARTIAL_LANES, f"{name}_lane")
+    return compute(out_shape, lambda *out: _REDUCERS[combiner](partial[(*out, lanes.var)], (lanes,)), name)
 
 
 def _at(index: tuple[Expr, ...], axis: int) -> tuple[Expr, ...]:
@@ -177,19 +225,53 @@ def reduction_schedule(outputs: list[Tensor], target, knobs=None) -> Schedule:
 
     Reducing axis 1 of an (N, C, H, W) input loops ``n, c, h, w`` and
     accumulates whole (h, w) planes of the output (vectorizable); reducing
-    the last axis keeps a scalar accumulator.
+    the last axis accumulates in lane-partial registers (:data:`PARTIAL_LANES`,
+    vectorized). Plain stages (Softmax's exps and normalization, a norm's
+    affine step) are vectorized along their last axis.
+
+    Knobs: ``parallel`` (default on) whether the first data loop of each stage
+    runs on the thread pool; with lane partials, ``partials_in_registers``
+    (default on) whether they accumulate in a register tile; with a plain
+    output, ``vector_chunk`` as in :func:`~ember.ir.ops.compute.annotate_pointwise`.
     """
+    knobs = knobs or Knobs()
+    parallel = knobs.choose("parallel", (True, False), default=True)
     schedule = create_schedule(outputs)
     for stage in schedule.stages:
         if stage.is_extern:
             continue
-        if stage.op.tag == "inline" and all(stage.tensor is not t for t in outputs):
+        is_output = any(stage.tensor is t for t in outputs)
+        if stage.op.tag == "inline" and not is_output:
             stage.compute_inline()
+        elif stage.op.tag == PARTIAL_TAG:
+            _accumulate_in_lanes(stage, knobs.choose("partials_in_registers", (True, False), default=True))
         elif isinstance(stage.op.body, Reduce):
             _follow_memory_order(stage)
-        if not stage.inlined:
+        elif stage.tensor.shape and stage.tensor.shape[-1] > 1:
+            _vectorize_last(stage, knobs if is_output else None)
+        if not stage.inlined and parallel:
             parallel_outer(stage)
     return schedule
+
+
+def _accumulate_in_lanes(stage: Stage, in_registers: bool) -> None:
+    """Loop a lane-partial stage as ``for o: for r...: for k: for vectorized lane``, accumulating in
+    a tile of registers when ``in_registers``."""
+    data = [ax for ax in stage.leaf if ax.kind == "data"]
+    reduce = [ax for ax in stage.leaf if ax.kind == "reduce"]
+    stage.reorder(*data[:-1], *reduce, data[-1])
+    stage.vectorize(data[-1])
+    if in_registers:
+        stage.accumulate_locally()
+
+
+def _vectorize_last(stage: Stage, knobs: Knobs | None) -> None:
+    """Vectorize the innermost loop of a pointwise stage (``vector_chunk`` may split it first)."""
+    inner = stage.leaf[-1]
+    chunk = knobs.split("vector_chunk", inner.extent, default=inner.extent) if knobs is not None else inner.extent
+    if chunk < inner.extent:
+        inner = stage.split(inner, chunk)[1]
+    stage.vectorize(inner)
 
 
 def parallel_outer(stage: Stage) -> None:
@@ -206,11 +288,16 @@ def parallel_outer(stage: Stage) -> None:
 def _follow_memory_order(stage: Stage) -> None:
     """Order the loops of a reduction stage like the axes of the tensor it reads with most of them."""
     axes = {id(ax.var): ax for ax in stage.leaf}
+    reduce_vars = {id(ax.var) for ax in stage.leaf if ax.kind == "reduce"}
     best: dict[int, int] = {}
+
+    def weight(position: dict[int, int]) -> tuple[int, int]:  # the read the reduction walks, then the widest
+        return len(reduce_vars & position.keys()), len(position)
+
     for e in walk(stage.op.body):
         if isinstance(e, TensorRead):
             position = {id(i): p for p, i in enumerate(e.indices) if isinstance(i, Var) and id(i) in axes}
-            if len(position) > len(best):
+            if weight(position) > weight(best):
                 best = position
     # axes the read does not use (kept axes of extent 1) go outermost
     stage.reorder(*sorted(stage.leaf, key=lambda ax: best.get(id(ax.var), -1)))
@@ -464,8 +551,8 @@ def _hardmax(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _make_normalized(normalize: Callable[[Expr, Expr], Expr]):
-    """Compute of Softmax/LogSoftmax: a max stage, a stage summing exp(x - max), and
-    ``normalize(x - max, sum)`` per element (exp is recomputed rather than stored)."""
+    """Compute of LogSoftmax: a max stage, a stage summing exp(x - max), and
+    ``normalize(x - max, sum)`` per element."""
 
     def compute_fn(x: Tensor, axis: int, out: TensorType) -> Tensor:
         work = _work_dtype(x.dtype, True)
@@ -478,6 +565,16 @@ def _make_normalized(normalize: Callable[[Expr, Expr], Expr]):
         return compute(out.shape, element, "softmax")
 
     return compute_fn
+
+
+def _softmax_compute(x: Tensor, axis: int, out: TensorType) -> Tensor:
+    """Softmax: the max, the exps ``exp(x - max)`` (stored: computed once), their sum, and each exp
+    divided by the sum."""
+    work = _work_dtype(x.dtype, True)
+    peak = reduce_over("max", x.shape, (axis,), 1, lambda i, o: cast(work, x[i]), "peak")
+    exps = compute(x.shape, lambda *i: call("exp", cast(work, x[i]) - peak[_at(i, axis)]), "exps")
+    total = reduce_over("sum", x.shape, (axis,), 1, lambda i, o: exps[i], "total")
+    return compute(out.shape, lambda *i: cast(out.dtype, exps[i] / total[_at(i, axis)]), "softmax")
 
 
 def _hardmax_compute(x: Tensor, axis: int, out: TensorType) -> Tensor:
@@ -497,7 +594,7 @@ class _Softmax:
 
 _SOFTMAXES: dict[str, _Softmax] = {
     # exp(x - max) / sum exp(x - max)
-    "Softmax": _Softmax(_softmax, _make_normalized(lambda shifted, total: call("exp", shifted) / total)),
+    "Softmax": _Softmax(_softmax, _softmax_compute),
     # (x - max) - log sum exp(x - max)
     "LogSoftmax": _Softmax(_log_softmax, _make_normalized(lambda shifted, total: shifted - call("log", total))),
     "Hardmax": _Softmax(_hardmax, _hardmax_compute),  # one-hot of the first argmax

@@ -101,10 +101,12 @@ def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ("Tanh", np.tanh, 1),
     ("Elu", lambda v: np.where(v >= 0, v, np.expm1(v)), 1),  # expm1
     ("Softplus", lambda v: np.logaddexp(0, v), 1),  # log1p
-    ("Mish", lambda v: v * np.tanh(np.logaddexp(0, v)), 2),  # (rounded after softplus, tanh and the product)
+    # rounded after softplus, tanh and the product; softplus's float32 exp is within an ulp (codegen/vecmath.py)
+    ("Mish", lambda v: v * np.tanh(np.logaddexp(0, v)), 3),
 ])
 def test_float32_functions_through_float64_are_exact(op, exact, ulps):
-    """tanh, expm1 and log1p of float32 are computed through float64 exp/log: within an ulp of exact."""
+    """expm1 and log1p of float32 are computed through float64 exp/log, tanh inline (codegen/vecmath.py):
+    within an ulp of exact."""
     magnitudes = np.geomspace(1e-38, 30, 20000)
     x = np.concatenate([np.linspace(-30, 30, 20001), magnitudes, -magnitudes, [0.0, 2.0**-12, 2.0**-20, 2.0**-24,
                                                                               -0.99999994, -1.0, 88.7, 89.0]])
