@@ -229,7 +229,7 @@ class _Lowering:
             if not isinstance(e, TensorRead):
                 continue
             if e.tensor is stage.tensor:
-                if len(e.indices) != len(own) or any(i is not v for i, v in zip(e.indices, own)):
+                if len(e.indices) != len(own) or not all(_same_index(i, ax) for i, ax in zip(e.indices, consumer.op.axes)):
                     return None
             elif e.tensor.op is not None and order.get(id(e.tensor), len(order)) >= order[id(stage.tensor)]:
                 return None
@@ -348,6 +348,12 @@ class _Lowering:
             if not s.inlined and s.attach is None and id(s.tensor) not in self.folded:
                 nests.append(self.extern_nest(s) if s.is_extern else self.stage_nest(s))
         return Kernel(self.name, self.params, seq(*nests), self.num_inputs, self.num_outputs)
+
+
+def _same_index(index: Expr, axis: IterVar) -> bool:
+    """Whether ``index`` reads along ``axis`` at the axis's own value (a broadcast read of an
+    axis of extent 1 indexes it by the constant 0)."""
+    return index is axis.var or (axis.extent == 1 and isinstance(index, Const) and index.value == 0)
 
 
 def _axis_values(stage: Stage) -> dict[IterVar, Expr]:

@@ -15,19 +15,21 @@ The compute reads a zero-padded copy of the input (its own stage) and
 accumulates ``y[n, oo, oh, ow, oi] += x[n, io, oh*sh + kh*dh, ow*sw + kw*dw, ii] *
 w[oo, io, kh, kw, ii, oi]`` over ``io, kh, kw, ii``; a last stage adds the
 bias (in a fused kernel, with the epilogue after it). The schedule keeps a
-tile of ``ow`` positions times one or two channel blocks in vector registers
+tile of ``ow`` positions times one, two or four channel blocks in vector registers
 while the reductions run around it, and stores it through the epilogue (see
 :func:`schedule_conv_blocked`).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..loops.expr import Expr
-from ..loops.knobs import Knobs
-from ..loops.schedule import Schedule, create_schedule
-from ..loops.tensor import Tensor, compute, reduce_axis, reduce_sum
+from ..loops.knobs import Knobs, split_options
+from ..loops.schedule import Schedule, Stage, create_schedule
+from ..loops.tensor import Tensor, TensorRead, compute, reduce_axis, reduce_sum, walk
 from ..types import TensorType
 from .common import require
 from .compute import annotate_pointwise
@@ -36,6 +38,8 @@ from .registry import Fusion, Int, Ints, define, get_op
 from .window import Window, resolve_window
 
 ACCUMULATE = "conv_blocked"  # tag of the reduction stage
+MAX_TILE_OW = 32  # output positions per register tile, at most
+CACHED_BYTES = 256 * 1024  # bytes swept repeatedly that stay in the L2 cache (half of a 512 KiB one)
 
 
 def _window(types: list[TensorType], attrs: dict) -> Window:
@@ -109,10 +113,6 @@ def _compute(inputs: list[Tensor], attrs: dict, outputs: list[TensorType]) -> li
     return [compute(out.shape, lambda i, oo, oh, ow, oi: acc[i, oo, oh, ow, oi] + bias[oo, oi], "conv")]
 
 
-def _largest_divisor(n: int, at_most: int) -> int:
-    return max(d for d in range(1, max(1, min(n, at_most)) + 1) if n % d == 0)
-
-
 def schedule_conv_blocked(outputs: list[Tensor], target, knobs=None) -> Schedule:
     """The register-blocked schedule of the accumulation (tunable through ``knobs``).
 
@@ -120,18 +120,23 @@ def schedule_conv_blocked(outputs: list[Tensor], target, knobs=None) -> Schedule
 
         for n, oo, oh, ow, oi: for io, kh, kw, ii: acc[n, oo, oh, ow, oi] += x[...] * w[...]
         ==>
-        parallel n.oo.o.oh (fused):
+        parallel n.oo.o.oh (fused; or n.oh.oo.o: knob "outer"):
           for ow.o:
             for io, kh, kw, ii (or kh, kw, io, ii: knob "order"; ii unrolled: knob "unroll_ic"):
-              for oo.i (unrolled, knob "tile_oc" blocks): for ow.i (unrolled, knob "tile_ow"):
-                for oi (vectorized): tile[oo.i, ow.i, oi] += x[...] * w[...]
+              for ow.i (unrolled, knob "tile_ow"): for oo.i (unrolled, knob "tile_oc" blocks):
+                for oi (vectorized): tile[ow.i, oo.i, oi] += x[...] * w[...]
 
     The ``tile_oc x tile_ow`` vectors of sums accumulate in a local tile
     (registers) across the reductions, and the epilogue (bias, and in a fused
     kernel the residual add and activation) is applied to the tile as it is
     stored; each step loads one weight vector per channel block and
-    broadcasts one input value per output position. The padding copy loops
-    over its elements (parallel outer axis, vectorized channels).
+    broadcasts one input value per output position, used by the channel
+    blocks at once (so only one broadcast is live). The default tile is the
+    largest that fits the registers (:func:`default_register_tile`), the
+    default row order the one moving fewer bytes (:func:`_default_outer`).
+    The rows are the parallel loop: many of them at every stage (output rows
+    times channel blocks), so threads share them evenly. The padding copy
+    loops over its elements (parallel outer axis, vectorized channels).
     """
     knobs = knobs or Knobs()
     schedule = create_schedule(outputs)
@@ -146,9 +151,10 @@ def schedule_conv_blocked(outputs: list[Tensor], target, knobs=None) -> Schedule
             continue
         n, oo, oh, ow, oi = stage.op.axes
         vectors = -(-oi.extent // lanes)
-        tile_oc = knobs.choose("tile_oc", [d for d in (1, 2, 4) if oo.extent % d == 0], default=1)
-        budget = max(1, (registers - 4) // (vectors * tile_oc))
-        tile_ow = knobs.split("tile_ow", ow.extent, default=_default_ow_tile(ow.extent, budget), limit=32)
+        oc_options = [d for d in (1, 2, 4) if oo.extent % d == 0]
+        default_oc, default_ow = default_register_tile(oc_options, ow.extent, vectors, registers)
+        tile_oc = knobs.choose("tile_oc", oc_options, default=default_oc)
+        tile_ow = knobs.split("tile_ow", ow.extent, default=default_ow, limit=MAX_TILE_OW)
         oo_outer, oo_inner = stage.split(oo, tile_oc)
         ow_outer, ow_inner = stage.split(ow, tile_ow)
         reductions = list(stage.op.reduce_axes)
@@ -156,8 +162,10 @@ def schedule_conv_blocked(outputs: list[Tensor], target, knobs=None) -> Schedule
             order = knobs.choose("order", ["ic_kh_kw", "kh_kw_ic"], default="ic_kh_kw")
             io, kh, kw, ii = reductions
             reductions = [io, kh, kw, ii] if order == "ic_kh_kw" else [kh, kw, io, ii]
-        stage.reorder(n, oo_outer, oh, ow_outer, *reductions, oo_inner, ow_inner, oi)
-        rows = stage.fuse(stage.fuse(n, oo_outer), oh)
+        outer = knobs.choose("outer", ["oc", "oh"], default=_default_outer(stage, default_oc))
+        rows_order = [n, oo_outer, oh] if outer == "oc" else [n, oh, oo_outer]
+        stage.reorder(*rows_order, ow_outer, *reductions, ow_inner, oo_inner, oi)
+        rows = stage.fuse(stage.fuse(*rows_order[:2]), rows_order[2])
         stage.parallel(rows)
         if knobs.choose("unroll_ic", [False, True], default=False) and len(reductions) == 4:
             stage.unroll(reductions[-1])
@@ -169,11 +177,54 @@ def schedule_conv_blocked(outputs: list[Tensor], target, knobs=None) -> Schedule
     return schedule
 
 
-def _default_ow_tile(width: int, budget: int) -> int:
-    """The widest tile of output positions that fits ``budget`` registers, dividing the width if one
-    near the budget does (no guard inside the tile)."""
-    divisor = _largest_divisor(width, budget)
-    return divisor if 2 * divisor > min(width, budget) else min(width, budget)
+def _default_outer(stage: Stage, tile_oc: int) -> str:
+    """Which loop the rows of output tiles go along first: ``"oc"`` (each block of output
+    channels sweeps the whole input) or ``"oh"`` (each output row sweeps all the weights).
+
+    The input when it stays in the L2 cache (:data:`CACHED_BYTES`), else the weights when
+    they do, else the one moving the fewer bytes: the input once per block of ``tile_oc``
+    channel blocks, or the weights once per output row. A depthwise convolution reads only
+    its own channels' input: ``"oc"``.
+    """
+    n, oo, oh, _, _ = stage.op.axes
+    if len(stage.op.reduce_axes) < 4:
+        return "oc"
+    reads = {len(e.tensor.shape): e.tensor for e in walk(stage.op.body) if isinstance(e, TensorRead)}
+    x, w = (4 * math.prod(reads[rank].shape) for rank in (5, 6))  # the (padded) input, the packed weights
+    x = x * _touched(reads[5].shape[2], oh.extent, reads[6].shape[2]) * \
+        _touched(reads[5].shape[3], stage.op.axes[3].extent, reads[6].shape[3])  # strided: not every row
+    if x <= CACHED_BYTES or w <= CACHED_BYTES:
+        return "oc" if x <= CACHED_BYTES else "oh"
+    return "oc" if -(-oo.extent // tile_oc) * x <= n.extent * oh.extent * w else "oh"
+
+
+def _touched(extent: int, out_extent: int, kernel: int) -> float:
+    """The share of an input axis of ``extent`` a strided window reads: ``out_extent`` windows of
+    ``kernel`` (no more than the whole axis)."""
+    return min(1.0, out_extent * kernel / extent)
+
+
+def default_register_tile(oc_options: list[int], width: int, vectors: int, registers: int) -> tuple[int, int]:
+    """The default ``(tile_oc, tile_ow)``: the most accumulators that fit the registers without a spill.
+
+    A step of the reduction holds ``tile_oc x tile_ow x vectors`` sums, ``tile_oc x vectors``
+    weight vectors and one broadcast input value; a spilled sum goes through memory on every
+    step (a store-to-load chain that halves the speed), so the tile must fit exactly. Tiles
+    of positions dividing the width come first (no guard inside the tile); among tiles as
+    large, the one loading the fewest values per multiply-add.
+    """
+    def fits(tile_oc: int, tile_ow: int) -> bool:
+        return tile_oc * vectors * (tile_ow + 1) + 1 <= registers
+
+    def best(widths: list[int]) -> tuple[int, int] | None:
+        tiles = [(oc, ow) for oc in oc_options for ow in widths if fits(oc, ow)]
+        return max(tiles, key=lambda t: (t[0] * t[1], -(t[0] + t[1]) / (t[0] * t[1])), default=None)
+
+    dividing = best([d for d in range(1, min(width, MAX_TILE_OW) + 1) if width % d == 0])
+    widest = best(list(split_options(width, MAX_TILE_OW))) or (oc_options[0], 1)
+    if dividing is not None and 2 * dividing[0] * dividing[1] > widest[0] * widest[1]:
+        return dividing
+    return widest
 
 
 define(

@@ -12,6 +12,7 @@ import pytest
 from ember.ir import Graph, TensorType
 from ember.ir.loops.knobs import Knobs
 from ember.ir.ops import get_op
+from ember.ir.ops.conv_blocked import default_register_tile
 from ember.ir.ops.layout import (
     from_blocked,
     pack_conv_weight,
@@ -99,9 +100,11 @@ def test_conv_nchwc_compiled(case, target):
     check_compiled_graph(graph, xb, targets=[target])
 
 
-@pytest.mark.parametrize("config", [{"tile_ow": 4, "order": "kh_kw_ic", "unroll_ic": True}, {"tile_ow": 8, "tile_oc": 2}])
+@pytest.mark.parametrize("config", [{"tile_ow": 4, "order": "kh_kw_ic", "unroll_ic": True}, {"tile_ow": 8, "tile_oc": 2},
+                                    {"tile_ow": 5, "tile_oc": 2, "outer": "oh"}, {"tile_ow": 2, "outer": "oc"}])
 def test_conv_nchwc_other_schedules(config):
-    """Non-default knobs (a ragged ow tile, the other reduction order, unrolled channels) compute the same."""
+    """Non-default knobs (a ragged ow tile, the other reduction order, unrolled channels, rows along
+    the output height first) compute the same."""
     from ember.codegen.run import compile_kernel
     from ember.codegen.target import Target
     from ember.runtime.build import lower_node
@@ -114,9 +117,42 @@ def test_conv_nchwc_other_schedules(config):
     (expected,) = ReferenceModule(graph).run({"x": xb})
     knobs = Knobs(config)
     kernel = lower_node(graph.nodes[0], Target.host(), "conv", knobs)
-    assert {"tile_ow", "order", "unroll_ic", "tile_oc"} <= set(knobs.space)
+    assert {"tile_ow", "order", "unroll_ic", "tile_oc", "outer"} <= set(knobs.space)
     (actual,) = compile_kernel(kernel)(xb, graph.nodes[0].inputs[1].data)
     assert_same(actual, expected, **TOL)
+
+
+@pytest.mark.parametrize("registers, lanes", [(16, 4), (16, 8), (32, 16)])
+@pytest.mark.parametrize("width", [1, 3, 7, 13, 14, 17, 56, 112])
+def test_default_register_tile_fits_the_registers(width, registers, lanes):
+    """The default tile holds its sums, its weight vectors and a broadcast value in the registers,
+    as many sums as the widest such tile, and divides the width unless that loses half of them."""
+    tile_oc, tile_ow = default_register_tile([1, 2, 4], width, 1, registers)
+    assert tile_oc * (tile_ow + 1) + 1 <= registers and tile_ow <= width
+    largest = max(oc * ow for oc in (1, 2, 4) for ow in range(1, min(width, 32) + 1) if oc * (ow + 1) + 1 <= registers)
+    assert tile_oc * tile_ow <= largest
+    assert width % tile_ow == 0 or 2 * max(oc * ow for oc in (1, 2, 4) for ow in range(1, width + 1)
+                                           if width % ow == 0 and oc * (ow + 1) + 1 <= registers) <= tile_oc * tile_ow
+
+
+def test_conv_epilogue_is_stored_from_the_tile():
+    """Conv + bias + residual add + Relu of one image compile to one kernel storing the epilogue of the
+    register tile (nothing stores the unfinished sums to memory), with the reference's values."""
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-1, 1, (1, 16, 6, 6)).astype(np.float32)
+    graph = Graph("g")
+    xv = graph.add_input("x", TensorType.of(x))
+    w = graph.add_constant(rng.uniform(-1, 1, (16, 16, 3, 3)).astype(np.float32), "w")
+    b = graph.add_constant(rng.uniform(-1, 1, (16,)).astype(np.float32), "b")
+    (conv,) = graph.add_node("Conv", [xv, w, b], {"pads": [1, 1, 1, 1]}).outputs
+    (added,) = graph.add_node("Add", [conv, xv]).outputs
+    graph.set_outputs(graph.add_node("Relu", [added]).outputs)
+    (expected,) = ReferenceModule(graph).run({"x": x})
+    module = ember.compile(graph)
+    (actual,) = module.run({"x": x})
+    assert_same(actual, expected, **TOL)
+    text = module.kernels_text()
+    assert "conv_acc.acc[" in text and "conv_acc[" not in text  # sums only in the tile, stored as Relu
 
 
 @pytest.mark.parametrize("shape, block", [((2, 8, 3, 5), 4), ((1, 6, 7), 3), ((1, 16, 2, 2, 2), 8)])
