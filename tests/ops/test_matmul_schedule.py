@@ -51,11 +51,25 @@ def allocations(stmt):
 
 @pytest.mark.parametrize("target,tile", [("x86-64", (6, 8)), ("x86-64-v3", (6, 16)), ("x86-64-v4", (14, 32))])
 def test_default_register_tile_follows_the_vector_width(target, tile):
-    kernel, knobs = product_kernel("ik,kj->ij", [(64, 32), (32, 64)], target)
+    kernel, knobs = product_kernel("ik,kj->ij", [(84, 32), (32, 64)], target)
     assert (knobs.defaults["tile_m"], knobs.defaults["tile_n"]) == tile
     assert {"tile_m", "tile_n", "tile_k", "block_m", "block_n", "pack_a", "parallel"} <= set(knobs.space)
     (acc,) = [b for b in allocations(kernel.body) if b.name.endswith(".acc")]
     assert acc.shape == tile
+
+
+@pytest.mark.parametrize("target,rows,cols,tile", [
+    ("x86-64-v3", 128, 768, (4, 24)),   # 6 rows do not divide 128: three vectors of columns keep 12 accumulators
+    ("x86-64-v3", 128, 128, (4, 16)),   # nor do 24 columns divide 128
+    ("x86-64", 128, 768, (4, 12)),
+    ("x86-64-v4", 128, 768, (8, 48)),
+    ("x86-64-v3", 37, 29, (6, 16)),     # nothing divides: the widest tile, ragged
+])
+def test_default_register_tile_divides_the_product_when_one_can(target, rows, cols, tile):
+    _, knobs = product_kernel("ik,kj->ij", [(rows, 16), (16, cols)], target)
+    assert (knobs.defaults["tile_m"], knobs.defaults["tile_n"]) == tile
+    if target == "x86-64":  # runs on any x86-64 host
+        check("ik,kj->ij", [(rows, 16), (16, cols)], target)
 
 
 @pytest.mark.parametrize("target", COMPILE_TARGETS)
