@@ -1,9 +1,12 @@
 """The cost model: gradient-boosted trees (XGBoost) from candidate features to relative speed.
 
-A small adapter over ``xgboost`` with two objectives, as autoTVM tried both:
+A small adapter over ``xgboost`` with three objectives (autoTVM tried the first and the last):
 
 * ``"reg"``: regression on normalised throughput, ``y = best cost / cost`` per
   task (1 for the fastest candidate seen, 0 for a failed one);
+* ``"log"``: regression on its logarithm, ``y = log2(best cost / cost)`` (0 for
+  the fastest, one below the slowest for a failed one): a factor of two counts
+  the same among slow candidates as among fast ones;
 * ``"rank"``: ``rank:pairwise`` on the same labels, one query group per task,
   so only the order within a task is learnt.
 
@@ -23,16 +26,31 @@ from __future__ import annotations
 
 import numpy as np
 
-OBJECTIVES = ("reg", "rank")
+OBJECTIVES = ("reg", "log", "rank")
 
 # Shallow trees, as autoTVM: the data are a few hundred points at most.
 _PARAMS = {"max_depth": 3, "eta": 0.3, "gamma": 1e-4, "min_child_weight": 1.0, "subsample": 1.0,
            "lambda": 1.0, "alpha": 0.0, "verbosity": 0, "nthread": 1}
 _OBJECTIVE_PARAMS = {
     "reg": {"objective": "reg:squarederror"},
+    "log": {"objective": "reg:squarederror"},
     # xgboost >= 2 samples "topk" pairs by default; autoTVM's setup compared random pairs of the whole group.
     "rank": {"objective": "rank:pairwise", "lambdarank_pair_method": "mean", "lambdarank_num_pair_per_sample": 8},
 }
+
+
+def log_throughput(costs: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """``log2(best cost / cost)`` within each group (0 = fastest; a failed candidate gets one below the
+    group's slowest)."""
+    ratio = normalized_throughput(costs, groups)
+    groups = np.zeros(len(ratio), dtype=np.int64) if groups is None else np.asarray(groups)
+    labels = np.zeros(len(ratio))
+    for g in np.unique(groups):
+        members = groups == g
+        ok = members & (ratio > 0)
+        labels[ok] = np.log2(ratio[ok])
+        labels[members & (ratio <= 0)] = (labels[ok].min() if ok.any() else 0.0) - 1.0
+    return labels
 
 
 def normalized_throughput(costs: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
@@ -68,7 +86,7 @@ class CostModel:
 
         features = np.asarray(features, dtype=float)
         groups = np.zeros(len(features), dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
-        labels = normalized_throughput(costs, groups)
+        labels = (log_throughput if self.objective == "log" else normalized_throughput)(costs, groups)
         if self.objective == "rank":
             order = np.argsort(groups, kind="stable")  # xgboost wants each query group contiguous
             features, labels, groups = features[order], labels[order], groups[order]
@@ -88,8 +106,8 @@ class CostModel:
 
 
 def make_cost_model(name: str, seed: int = 0) -> CostModel:
-    """A cost model by name: ``"xgb-reg"`` or ``"xgb-rank"``."""
+    """A cost model by name: ``"xgb-reg"``, ``"xgb-log"`` or ``"xgb-rank"``."""
     prefix, _, objective = name.partition("-")
     if prefix != "xgb" or objective not in OBJECTIVES:
-        raise ValueError(f"unknown cost model {name!r}; expected 'xgb-reg' or 'xgb-rank'")
+        raise ValueError(f"unknown cost model {name!r}; expected 'xgb-reg', 'xgb-log' or 'xgb-rank'")
     return CostModel(objective, seed=seed)

@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from ember.ir.errors import EmberError
 from ember.ir.loops.expr import (
     Binary,
     Call,
@@ -67,6 +66,7 @@ from ember.ir.loops.stmt import (
     Store,
 )
 
+from .lowering import LoweredConfigs
 from .space import ConfigSpace
 
 LOOP_DEPTH = 8
@@ -298,16 +298,19 @@ class Featurizer:
     """Features of a task's configs by number, computed once each.
 
     ``kind`` is "loop" (lower with ``task.lower(config)``, then :func:`loop_features`) or "knob"
-    (:func:`knob_features`). A config whose lowering fails gets no features: :meth:`__call__`
-    reports it invalid, and the tuner avoids it.
+    (:func:`knob_features`). A config whose lowering fails gets no loop features: :meth:`__call__`
+    reports it invalid, and the tuner avoids it. Lowering goes through ``lowered`` (a
+    :class:`LoweredConfigs`, shared with the tuner's kernel keys), so each config is lowered once.
     """
 
     KINDS = ("loop", "knob")
 
-    def __init__(self, task, space: ConfigSpace, kind: str = "loop"):
+    def __init__(self, task, space: ConfigSpace, kind: str = "loop", lowered: LoweredConfigs | None = None):
         if kind not in self.KINDS:
             raise ValueError(f"unknown feature kind {kind!r}; expected one of {self.KINDS}")
         self.task, self.space, self.kind = task, space, kind
+        self.lowered = lowered if lowered is not None else LoweredConfigs(task, space)
+        self.lowered.loop_features |= kind == "loop"
         self._cache: dict[int, np.ndarray | None] = {}
 
     @property
@@ -318,15 +321,10 @@ class Featurizer:
 
     def one(self, index: int) -> np.ndarray | None:
         """Features of config number ``index`` (None when it cannot be lowered)."""
+        if self.kind == "loop":  # lowered once, shared with the kernel keys
+            return self.lowered.features(index)
         if index not in self._cache:
-            config = self.space.config(index)
-            try:
-                if self.kind == "knob":
-                    self._cache[index] = knob_features(self.space, config)
-                else:
-                    self._cache[index] = loop_features(self.task.lower(config))
-            except (EmberError, ValueError):  # the template refuses the config: never pick it
-                self._cache[index] = None
+            self._cache[index] = knob_features(self.space, self.space.config(index))
         return self._cache[index]
 
     def __call__(self, indices: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:

@@ -15,12 +15,13 @@ alternates the two calls)::
   random config when a round brings no improvement.
 * :class:`ModelTuner`: autoTVM's: an XGBoost cost model, refitted after every
   batch, guides simulated annealing from the best measured configs; the batch
-  is the unmeasured configs with the best predictions, mixed ε-greedily with
-  random ones.
+  is diverse unmeasured configs with the best predictions, mixed ε-greedily
+  (ε decaying) with random ones.
 
 All tuners start by measuring the template's default config (``include_default``),
 and remember every config reported to :meth:`Tuner.update` (records of an
-earlier run, say), so that nothing is measured twice.
+earlier run, say), so that nothing is measured twice; configs lowering to a
+kernel proposed before count as that kernel (:mod:`ember.autotune.lowering`).
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from .cost_model import make_cost_model
+from .cost_model import OBJECTIVES, make_cost_model
 from .features import Featurizer
+from .lowering import LoweredConfigs
 from .space import Config, ConfigSpace
 
 
@@ -40,38 +42,62 @@ class Tuner:
     """Base class: the space, the configs proposed and measured so far, the best one.
 
     Subclasses implement :meth:`_propose` (config numbers not yet proposed) and may
-    extend :meth:`update`.
+    extend :meth:`update`. Configs are told apart by the kernel they lower to
+    (:class:`LoweredConfigs`): a config whose kernel was proposed already, or that the
+    template refuses, is never proposed (it would spend a trial on nothing new).
+    ``candidates`` (configs) restricts the search to those, e.g. to replay a fixed set of
+    measurements (:mod:`ember.autotune.replay`).
     """
 
-    def __init__(self, task, seed: int = 0, *, include_default: bool = True):
+    def __init__(self, task, seed: int = 0, *, include_default: bool = True, candidates: Iterable[Config] | None = None):
         self.task = task
         self.space = ConfigSpace(task.space())
         self.rng = np.random.default_rng(seed)
+        self.lowered = LoweredConfigs(task, self.space)
         self.proposed: set[int] = set()
         self.costs: dict[int, float] = {}  # config number -> measured cost (inf when failed)
         self.best_cost = math.inf
         self.best_config: Config | None = None
         self.trials = 0
         self.best_trial = 0  # the trial (1-based) that found the best config
+        self.duplicates = 0  # configs skipped because their kernel was proposed already
+        self._kernels: dict[str, int] = {}  # kernel key -> the config proposed for it
         self._include_default = include_default
+        self.candidates: list[int] | None = None
+        if candidates is not None:
+            self.candidates = sorted({self.space.index(c) for c in candidates if c in self.space})
+        self._allowed = None if self.candidates is None else set(self.candidates)
 
     def next_batch(self, n: int) -> list[Config]:
-        """Up to ``n`` configs never proposed before (fewer only when the tuner is done)."""
+        """Up to ``n`` configs never proposed before, each of a kernel not proposed before (fewer only
+        when the tuner is done)."""
         picks: list[int] = []
         if n <= 0:
             return []
         if self._include_default and not self.proposed:
             default = self._default_index()
-            if default is not None:
+            if default is not None and self._admit(default):
                 picks.append(default)
-                self.proposed.add(default)
-        while len(picks) < n:
+        while len(picks) < n and not self.exhausted():
             fresh = [i for i in dict.fromkeys(self._propose(n - len(picks))) if i not in self.proposed]
             if not fresh:
                 break
-            self.proposed.update(fresh)
-            picks += fresh
+            picks += [i for i in fresh if self._admit(i)]
         return [self.space.config(i) for i in picks[:n]]
+
+    def _admit(self, index: int) -> bool:
+        """Mark config ``index`` proposed; whether it is worth measuring (allowed, lowers, new kernel)."""
+        self.proposed.add(index)
+        if self._allowed is not None and index not in self._allowed:
+            return False
+        key = self.lowered.key(index)
+        if key is None:
+            return False
+        if key in self._kernels:
+            self.duplicates += 1
+            return False
+        self._kernels[key] = index
+        return True
 
     def update(self, results: Iterable[Any]) -> None:
         """Take measured results (objects with ``config`` and ``cost``; inf cost = failed)."""
@@ -79,7 +105,8 @@ class Tuner:
             if result.config not in self.space:
                 continue  # a record of another space (the template changed): nothing to learn
             index = self.space.index(result.config)
-            self.proposed.add(index)
+            if index not in self.proposed:  # measured elsewhere (records of an earlier run)
+                self._admit(index)
             self.costs[index] = float(result.cost)
             self.trials += 1
             if result.cost < self.best_cost:
@@ -87,6 +114,8 @@ class Tuner:
 
     def exhausted(self) -> bool:
         """Whether the tuner has nothing left to propose."""
+        if self._allowed is not None:
+            return self._allowed <= self.proposed
         return len(self.proposed) >= self.space.size
 
     @property
@@ -102,7 +131,11 @@ class Tuner:
         return self.space.index(defaults) if defaults in self.space else None
 
     def _random(self, n: int, exclude: Iterable[int] = ()) -> list[int]:
-        return self.space.random_unseen(self.rng, self.proposed | set(exclude), n)
+        unavailable = self.proposed | set(exclude)
+        if self.candidates is None:
+            return self.space.random_unseen(self.rng, unavailable, n)
+        left = [i for i in self.candidates if i not in unavailable]
+        return [left[int(j)] for j in self.rng.choice(len(left), size=min(n, len(left)), replace=False)]
 
     def _best_measured(self, k: int, among: Iterable[int] | None = None) -> list[int]:
         pool = self.costs if among is None else {i: self.costs[i] for i in among if i in self.costs}
@@ -185,43 +218,70 @@ class BeamTuner(Tuner):
 
 
 class ModelTuner(Tuner):
-    """autoTVM's model-guided search: XGBoost (``model`` "xgb-reg" or "xgb-rank") over ``features``
-    ("loop": of the lowered kernel, "knob": of the config) predicts which unmeasured configs are
-    fastest.
+    """autoTVM's model-guided search: XGBoost (``model`` "xgb-reg", "xgb-log" or "xgb-rank") over
+    ``features`` ("loop": of the lowered kernel, "knob": of the config) predicts which unmeasured
+    configs are fastest.
 
-    A batch of ``n`` is ``n·(1-epsilon)`` configs with the best predictions plus random ones;
-    until ``warmup`` trials have succeeded the batch is random. Configs the template refuses
-    (lowering raises) have no features and are never proposed, unless nothing else is left. Candidates are scored by
-    simulated annealing (``sa_population`` walkers started at the best measured configs, ``sa_steps``
-    one-knob moves each, temperature falling linearly to zero), or exhaustively when the space
-    has at most ``exhaustive_limit`` configs. ``transfer`` adds measurements of other tasks to the
-    training set: (features, costs) pairs (loop features only: knob features differ per task).
+    Until ``warmup`` trials have succeeded, batches are random configs spread over the space
+    (each next one the farthest, in knobs changed, from those already picked). Then a batch
+    of ``n`` is ``n·(1-ε)`` configs with the best predictions plus ``n·ε`` spread random ones;
+    ε starts at ``epsilon`` and halves every ``epsilon_half_life`` trials down to
+    ``epsilon_min``. The predicted best are taken so that each differs from the batch's
+    earlier picks in at least ``diversity`` knobs, while such configs remain among the
+    ``3n`` best (a batch of near-copies would measure one guess ``n`` times). Configs the
+    template refuses (lowering raises) have no features and are never proposed; failed
+    trials are learnt as the slowest. Candidates are scored by simulated annealing
+    (``sa_population`` walkers, half started at the best measured configs, half at random
+    ones; ``sa_steps`` one-knob moves each, temperature falling linearly to zero) together with
+    every one-knob neighbour of the ``local_search`` best measured configs, or
+    exhaustively when the space (or the ``candidates``) has at most ``exhaustive_limit``
+    configs. ``transfer`` adds measurements of other tasks to the training set: (features,
+    costs) pairs (loop features only: knob features differ per task).
     """
 
     def __init__(self, task, seed: int = 0, *, model: str = "xgb-reg", features: str = "loop",
-                 epsilon: float = 0.1, warmup: int = 8, sa_population: int = 16, sa_steps: int = 20,
-                 exhaustive_limit: int = 1024,
+                 epsilon: float = 0.25, epsilon_min: float = 0.05, epsilon_half_life: float = 48,
+                 warmup: int = 16, diversity: int = 2, sa_population: int = 16, sa_steps: int = 20,
+                 local_search: int = 2, exhaustive_limit: int = 4096,
                  transfer: Sequence[tuple[np.ndarray, np.ndarray]] = (), **options):
         super().__init__(task, seed, **options)
-        if transfer and features != "loop":
-            raise ValueError("transfer learning needs loop features (knob features differ per task)")
         self.model = make_cost_model(model, seed)
-        self.features = Featurizer(task, self.space, features)
-        self.epsilon, self.warmup = epsilon, warmup
+        self.features = Featurizer(task, self.space, features, lowered=self.lowered)
+        self.epsilon, self.epsilon_min, self.epsilon_half_life = epsilon, epsilon_min, epsilon_half_life
+        self.warmup, self.diversity = warmup, diversity
         self.sa_population, self.sa_steps, self.exhaustive_limit = sa_population, sa_steps, exhaustive_limit
-        self.transfer = list(transfer)
-        if self.transfer:  # warm start: guided by the other tasks' measurements from the first batch
-            self._fit(np.zeros((0, self.features.length)), np.zeros(0))
+        self.local_search = local_search
+        self.transfer: list[tuple[np.ndarray, np.ndarray]] = []
+        self.warm_start(transfer)
+
+    def warm_start(self, transfer: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Add other tasks' (loop features, costs) to the training set and refit: the model guides
+        the search from the first batch on."""
+        transfer = [(x, c) for x, c in transfer if len(c)]
+        if not transfer:
+            return
+        if self.features.kind != "loop":
+            raise ValueError("transfer learning needs loop features (knob features differ per task)")
+        self.transfer += transfer
+        self._fit(*self._measured())
+
+    @property
+    def current_epsilon(self) -> float:
+        """The share of random configs in the next batch."""
+        return max(self.epsilon_min, self.epsilon * 0.5 ** (self.trials / self.epsilon_half_life))
 
     # ------------------------------------------------------------ learning
     def update(self, results: Iterable[Any]) -> None:
         super().update(results)
-        measured = list(self.costs)
-        x, valid = self.features(measured)
-        costs = np.array([self.costs[i] for i in measured])[valid]
-        x = x[valid]
+        x, costs = self._measured()
         if self.transfer or np.isfinite(costs).sum() >= min(self.warmup, self.space.size // 2 or 1):
             self._fit(x, costs)
+
+    def _measured(self) -> tuple[np.ndarray, np.ndarray]:
+        """Features and costs of this task's measured configs (those with features)."""
+        measured = list(self.costs)
+        x, valid = self.features(measured)
+        return x[valid], np.array([self.costs[i] for i in measured])[valid]
 
     def _fit(self, x: np.ndarray, costs: np.ndarray) -> None:
         """Refit the model on this task's measurements (group 0) and the transferred ones."""
@@ -241,40 +301,45 @@ class ModelTuner(Tuner):
     def _propose(self, n: int) -> list[int]:
         if not self.model.trained:
             return self._random_valid(n)
-        n_random = round(self.epsilon * n)
+        n_random = round(self.current_epsilon * n)
         picks = self._best_predicted(n - n_random)
         return picks + self._random_valid(n - len(picks), exclude=picks)
 
     def _random_valid(self, n: int, exclude: Sequence[int] = ()) -> list[int]:
-        """Random configs that lower (it costs their features, which are needed anyway); the batch is
-        topped up with unchecked ones when a few rounds of draws find too few."""
-        picks: list[int] = []
-        for _ in range(4):
-            if len(picks) >= n:
-                break
-            draws = self._random(2 * (n - len(picks)), exclude=[*exclude, *picks])
-            _, valid = self.features(draws)
-            picks += [i for i, ok in zip(draws, valid) if ok][:n - len(picks)]
+        """``n`` random configs that lower (it costs their features, which are needed anyway), spread
+        out: drawn from a pool of ``4n``, each next one the farthest from the picks so far; topped up
+        with unchecked ones when the draws find too few."""
+        pool = [i for i in self._random(4 * n, exclude=exclude) if self.features.one(i) is not None]
+        measured = [self.space.digits(self.space.config(i)) for i in self.costs]
+        picks = _spread(self.space, pool, n, measured)
         return picks + self._random(n - len(picks), exclude=[*exclude, *picks])
 
     def _best_predicted(self, k: int) -> list[int]:
-        if self.space.size <= self.exhaustive_limit:
+        if self.candidates is not None and len(self.candidates) <= self.exhaustive_limit:
+            candidates = [i for i in self.candidates if i not in self.proposed]
+        elif self.space.size <= self.exhaustive_limit:
             candidates = [i for i in range(self.space.size) if i not in self.proposed]
-            scores = self._predict(candidates)
-            found = dict(zip(candidates, scores))
+        else:
+            candidates = None
+        if candidates is not None:
+            found = dict(zip(candidates, self._predict(candidates)))
         else:
             found = self._anneal()
         ranked = sorted((i for i, s in found.items() if s > -np.inf), key=lambda i: -found[i])
-        return ranked[:k]
+        return _diverse_top(self.space, ranked, k, self.diversity)
 
     def _anneal(self) -> dict[int, float]:
-        """Simulated annealing over predictions; every unproposed config it visits, with its score."""
+        """Simulated annealing over predictions, plus every one-knob neighbour of the ``local_search``
+        best measured configs: every unproposed config it scored, with its score."""
         starts = self._best_measured(self.sa_population // 2)
         points = starts + self._random(self.sa_population - len(starts), exclude=starts)
         scores = self._predict(points)
         finite = scores[np.isfinite(scores)]
         scale = float(finite.std()) if len(finite) > 1 and finite.std() > 0 else 1.0
         found = {i: s for i, s in zip(points, scores) if i not in self.proposed}
+        near_best = [j for i in self._best_measured(self.local_search) for j in self.space.neighbors(i)
+                     if j not in self.proposed and j not in found]
+        found.update(zip(near_best, self._predict(near_best)))
         for step in range(self.sa_steps):
             temperature = scale * (1 - step / self.sa_steps)
             moves = [self.space.random_neighbor(i, self.rng) for i in points]
@@ -286,6 +351,40 @@ class ModelTuner(Tuner):
                 points[j], scores[j] = moves[j], move_scores[j]
             found.update((i, s) for i, s in zip(moves, move_scores) if i not in self.proposed)
         return found
+
+
+def _knobs_changed(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    return sum(x != y for x, y in zip(a, b))
+
+
+def _spread(space: ConfigSpace, pool: Sequence[int], n: int, chosen: Sequence[tuple[int, ...]] = ()) -> list[int]:
+    """``n`` configs of ``pool`` picked greedily, each the farthest (in knobs changed) from ``chosen``
+    and the picks before it (farthest-point sampling; ties go to the earlier in ``pool``)."""
+    digits = {i: space.digits(space.config(i)) for i in dict.fromkeys(pool)}
+    taken = list(chosen)
+    picks: list[int] = []
+    while len(picks) < n and len(picks) < len(digits):
+        left = [i for i in digits if i not in picks]
+        best = max(left, key=lambda i: min((_knobs_changed(digits[i], t) for t in taken), default=0))
+        picks.append(best)
+        taken.append(digits[best])
+    return picks
+
+
+def _diverse_top(space: ConfigSpace, ranked: Sequence[int], k: int, diversity: int) -> list[int]:
+    """The first ``k`` of ``ranked`` that each differ from the earlier picks in at least ``diversity``
+    knobs, looking no further than the ``3k`` best; the best remaining fill up the rest."""
+    window = list(ranked[:3 * k])
+    picks: list[int] = []
+    taken: list[tuple[int, ...]] = []
+    for i in window:
+        if len(picks) == k:
+            break
+        d = space.digits(space.config(i))
+        if all(_knobs_changed(d, t) >= diversity for t in taken):
+            picks.append(i)
+            taken.append(d)
+    return picks + [i for i in ranked if i not in picks][:k - len(picks)]
 
 
 def transfer_set(task, results: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -310,10 +409,10 @@ def make_tuner(name: str, task, seed: int = 0, **options) -> Tuner:
         if base != "xgb":
             raise ValueError(f"tuner {base!r} has no variants (got {name!r})")
         for part in variant.split("-"):
-            if part in ("reg", "rank"):
+            if part in OBJECTIVES:
                 options["model"] = f"xgb-{part}"
             elif part in Featurizer.KINDS:
                 options["features"] = part
             else:
-                raise ValueError(f"unknown variant {part!r} of tuner 'xgb' (reg, rank, loop, knob)")
+                raise ValueError(f"unknown variant {part!r} of tuner 'xgb' (reg, log, rank, loop, knob)")
     return TUNERS[base](task, seed, **options)

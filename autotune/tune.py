@@ -167,12 +167,14 @@ def tune_task(task: Task, *, trials: int, tuner: Any = "xgb", records: str | os.
 
 def _tune_task(task: Task, *, trials: int, tuner: Any, records, executor, batch_size: int,
                early_stopping: int | None, seed: int, progress: bool, jobs: int,
-               options: MeasureOptions | None, description: str | None) -> TaskResult:
+               options: MeasureOptions | None, description: str | None,
+               transfer_from: list[TaskResult] = ()) -> TaskResult:
     from tqdm.auto import tqdm
 
     outcome = TaskResult(task, _earlier_results(task, records))
     outcome.resumed = len(outcome.results)
     search = make_tuner(tuner, task, seed)
+    _warm_start(search, transfer_from)
     if outcome.results:
         search.update(outcome.results)
     measured = {config_key(r.config) for r in outcome.results}
@@ -205,6 +207,17 @@ def _tune_task(task: Task, *, trials: int, tuner: Any, records, executor, batch_
     return outcome
 
 
+def _warm_start(search: Any, earlier: list[TaskResult]) -> None:
+    """Train a model tuner on loop features also on the measurements of ``earlier`` tasks of the same op
+    (transfer learning: their kernels' features mean the same)."""
+    from .search import ModelTuner, transfer_set
+
+    if not isinstance(search, ModelTuner) or search.features.kind != "loop":
+        return
+    op = search.task.workload["op"]
+    search.warm_start([transfer_set(t.task, t.results) for t in earlier if t.task.workload["op"] == op and t.results])
+
+
 def _earlier_results(task: Task, records) -> list[MeasureResult]:
     """The task's results in the records file (same workload and target), each config once."""
     if records is None:
@@ -234,10 +247,12 @@ def tune(model: Any, *, records: str | os.PathLike, trials_per_task: int = 200, 
          executor: Executor | None = None, target: Any = "host", batch_size: int = 8,
          early_stopping: int | None = None, seed: int = 0, progress: bool = True,
          plot: str | os.PathLike | None = None, options: MeasureOptions | None = None, opt_level: int = 3,
-         input_shapes: Any = None, input_values: Any = None) -> TuneSummary:
+         input_shapes: Any = None, input_values: Any = None, transfer: bool = True) -> TuneSummary:
     """Tune every tunable workload of ``model`` for ``target``, appending to ``records``
     (resuming from what it holds); see :func:`tune_task` for the options. Returns a
-    :class:`TuneSummary`; ``plot`` also saves its plot there.
+    :class:`TuneSummary`; ``plot`` also saves its plot there. With ``transfer``, a model
+    tuner (on loop features) starts each task trained on the measurements of the tasks of
+    the same op tuned before it.
 
     >>> summary = ember.tune("model.onnx", records="tune.jsonl", trials_per_task=32)   # doctest: +SKIP
     """
@@ -255,7 +270,8 @@ def tune(model: Any, *, records: str | os.PathLike, trials_per_task: int = 200, 
         outcomes.append(_tune_task(task, trials=trials_per_task, tuner=tuner, records=records, executor=executor,
                                    batch_size=batch_size, early_stopping=early_stopping, seed=seed,
                                    progress=progress, jobs=jobs, options=options,
-                                   description=f"[{i}/{len(tasks)}] {task.describe()}"))
+                                   description=f"[{i}/{len(tasks)}] {task.describe()}",
+                                   transfer_from=outcomes if transfer else []))
     summary = TuneSummary(outcomes, os.fspath(records))
     if plot is not None:
         summary.plot(plot)

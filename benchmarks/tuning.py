@@ -9,15 +9,30 @@ best speed any run found for that task (averaged over the seeds that reach it),
 and the ratio of the model-guided search's trials to random search's; a PNG
 plots the best GFLOP/s so far against trials (mean over seeds, min-max band).
 
-Each distinct config of a task is measured once per benchmark run and shared
-by all tuners and seeds (``--no-share`` measures every run afresh): the runs
+Each distinct config of a task is measured once per benchmark run (or taken
+from the ``--landscape`` file of an earlier one) and shared by all tuners and
+seeds (``--no-share`` measures every run afresh): the runs
 then compare the searches on the same landscape rather than on measurement
 noise, and the benchmark takes a fraction of the time. A workload whose
 template has no knobs (a space of one config) is tuned as the GEMM its
 convolution amounts to (im2col: ``M = N*H*W``, ``K = C*R*S``, ``N = K_out``),
 and the report says so.
 
+Replay mode (``--replay LANDSCAPE``) compares the searches offline: no
+measuring, every tuner restricted to the configs of a landscape file (real
+measurements of each task: ``--sample N`` distinct random configs, all of a
+smaller space, plus everything the live runs measured, saved with
+``--landscape OUT``), each proposal answered with its recorded time
+(:mod:`ember.autotune.replay`). "95% of the best" then means of the best in
+the landscape, and many seeds cost seconds (``--statistic min`` replays each
+config's fastest timed run rather than the median: on a busy machine the
+least disturbed estimate). It measures how fast a search
+finds the best *of the measured set*; over a sample of a large space that is
+a different (smaller) problem than the live search, and the report says so.
+
     python benchmarks/tuning.py [--trials 64] [--seeds 3] [--tuners xgb,random,beam] [--plot tuning.png] [--json OUT]
+    python benchmarks/tuning.py --sample 400 --landscape land.json ...   # also keep the measurements for replay
+    python benchmarks/tuning.py --replay land.json [--seeds 20] [--trials 128] ...       # offline comparison
     python benchmarks/tuning.py --from-json OUT [--plot tuning.png]      # report and plot earlier runs again
 """
 
@@ -100,23 +115,32 @@ class SharedMeasurements(Executor):
     """An executor for :class:`ember.autotune.measure.Measurer` that measures each config of one task
     once, with measuring children of its own kept across runs, and answers repeats from memory."""
 
-    def __init__(self, task, options=None):
+    def __init__(self, task, options=None, known: list | None = None):
         from ember.autotune.measure import Measurer
+        from ember.autotune.records import config_key
 
         self._measurer = Measurer(task, options=options)
-        self._known: dict[str, Any] = {}
+        self._known: dict[str, Any] = {config_key(r.config): r for r in known or []}
         self.measured = 0
 
     def submit(self, fn, payload, configs, options=None, **kwargs) -> Future:
+        future: Future = Future()
+        future.set_result(self.measure(configs))
+        return future
+
+    def measure(self, configs: list[dict]) -> list:
+        """The results of ``configs``, measuring those not measured before."""
         from ember.autotune.records import config_key
 
         fresh = [c for c in configs if config_key(c) not in self._known]
         for config, result in zip(fresh, self._measurer.measure(fresh)):
             self._known[config_key(config)] = result
         self.measured += len(fresh)
-        future: Future = Future()
-        future.set_result([self._with_config(self._known[config_key(c)], c) for c in configs])
-        return future
+        return [self._with_config(self._known[config_key(c)], c) for c in configs]
+
+    def results(self) -> list:
+        """Every result measured so far, each config once."""
+        return list(self._known.values())
 
     @staticmethod
     def _with_config(result, config):
@@ -150,9 +174,10 @@ def trials_to_reach(costs: list[float], target_cost: float) -> int | None:
 
 
 def summarize(task_runs: dict[str, Any]) -> dict:
-    """Per tuner: mean trials to 95% of the task's best (over the seeds that reach it) and final speed."""
+    """Per tuner: mean trials to 95% of the task's best (over the seeds that reach it) and final speed.
+    The best is the landscape's (``best_s`` of a replay) or the fastest any run found."""
     runs = task_runs["runs"]
-    best = min(min(r["costs"], default=math.inf) for r in runs)
+    best = task_runs.get("best_s") or min(min(r["costs"], default=math.inf) for r in runs)
     out: dict[str, Any] = {"best_s": best, "tuners": {}}
     for tuner in dict.fromkeys(r["tuner"] for r in runs):
         mine = [r for r in runs if r["tuner"] == tuner]
@@ -204,10 +229,17 @@ def plot(report: dict, path: str) -> None:
 
 
 def print_report(report: dict) -> None:
-    print(f"{report['trials']} trials per run, seeds {report['seeds']}, target {report['target']}")
+    mode = report.get("mode", "live")
+    print(f"{report['trials']} trials per run, seeds {report['seeds']}, target {report['target']}, {mode} mode")
+    if mode == "replay":
+        print("replayed: each tuner searches only the configs measured in the landscape, best = the landscape's best; "
+              f"a config's time is the {report.get('statistic', 'median')} of its timed runs")
     for entry in report["tasks"].values():
         s = entry["summary"]
-        print(f"\n{entry['description']}  (space {entry['space']}, {entry['measured']} distinct configs measured, "
+        measured = "configs in the landscape" if mode == "replay" else "distinct configs measured"
+        if entry.get("reused"):
+            measured += f" ({entry['reused']} of them reused from the landscape file)"
+        print(f"\n{entry['description']}  (space {entry['space']}, {entry['measured']} {measured}, "
               f"best {entry['flops'] / s['best_s'] * 1e-9:.2f} GFLOP/s)")
         print(f"  {'tuner':<8} {'trials to 95%':>14} {'reached':>8} {'per seed':>18} {'final GFLOP/s':>14} {'failed':>7}")
         for tuner, t in s["tuners"].items():
@@ -226,6 +258,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tasks", default=",".join(WORKLOADS))
     parser.add_argument("--target", default="host")
     parser.add_argument("--no-share", action="store_true", help="measure every run afresh")
+    parser.add_argument("--sample", type=int, default=0,
+                        help="first measure this many distinct random configs per task (for --landscape)")
+    parser.add_argument("--landscape", help="keep every measurement of the live runs in this file (for --replay); "
+                        "measurements it holds already are reused, not repeated")
+    parser.add_argument("--replay", help="replay the tuners over the measurements of this landscape file")
+    parser.add_argument("--statistic", choices=("median", "min"), default="median",
+                        help="a replayed config's time: the median of its timed runs (as tuning uses) or the "
+                        "fastest (less disturbed on a busy machine)")
     parser.add_argument("--plot", default="tuning.png")
     parser.add_argument("--json")
     parser.add_argument("--from-json", help="report and plot the runs of an earlier --json instead of measuring")
@@ -233,6 +273,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     if args.from_json:
         report = json.loads(Path(args.from_json).read_text())
+    elif args.replay:
+        report = replay_runs(args)
     else:
         report = measure_runs(args)
     print_report(report)
@@ -246,10 +288,19 @@ def main(argv: list[str] | None = None) -> dict:
 
 def measure_runs(args: argparse.Namespace) -> dict:
     """Tune every task of ``args.tasks`` with every tuner and seed; the report :func:`print_report` prints."""
-    report: dict[str, Any] = {"trials": args.trials, "seeds": args.seeds, "target": args.target, "tasks": {}}
+    report: dict[str, Any] = {"trials": args.trials, "seeds": args.seeds, "target": args.target, "tasks": {},
+                              "mode": "live"}
+    saved_landscapes = json.loads(Path(args.landscape).read_text()) if args.landscape and Path(args.landscape).exists() \
+        else {"target": args.target, "tasks": {}}
+    if saved_landscapes["target"] != args.target:
+        raise SystemExit(f"{args.landscape} holds measurements for target {saved_landscapes['target']!r}")
+    landscapes: dict[str, Any] = {"target": args.target, "tasks": dict(saved_landscapes["tasks"])}
     for name in args.tasks.split(","):
         task, description = workload_task(name, args.target)
-        executor = None if args.no_share else SharedMeasurements(task)
+        known = landscape_results(saved_landscapes, name, task)
+        executor = None if args.no_share else SharedMeasurements(task, known=known)
+        if executor is not None and args.sample:
+            executor.measure(random_distinct_configs(task, args.sample))
         runs = []
         for seed in range(args.seeds):
             for tuner in args.tuners.split(","):
@@ -258,11 +309,66 @@ def measure_runs(args: argparse.Namespace) -> dict:
                       f"({runs[-1]['seconds']:.0f} s)", file=sys.stderr, flush=True)
         entry = {"description": description, "space": task.space_size(), "flops": task.flops(), "runs": runs,
                  "trials": args.trials,
-                 "measured": executor.measured if executor else sum(len(r["costs"]) for r in runs)}
+                 "measured": len(executor.results()) if executor else sum(len(r["costs"]) for r in runs),
+                 "reused": len(known)}
         entry["summary"] = summarize(entry)
         report["tasks"][name] = entry
         if executor is not None:
+            landscapes["tasks"][name] = {"description": description, "space": task.space_size(),
+                                         "flops": task.flops(), "results": [
+                                             {"config": r.config, "costs": r.costs, "error": r.error}
+                                             for r in executor.results()]}
             executor.shutdown()
+            if args.landscape:  # after every task: a long run interrupted keeps what it measured
+                Path(args.landscape).write_text(json.dumps(landscapes, default=list))
+    return report
+
+
+def landscape_results(saved: dict, name: str, task) -> list:
+    """The measurements of task ``name`` in a landscape file's contents (as MeasureResults). A knob the
+    template has gained since is set to its default: the kernel measured was lowered with it."""
+    from ember.autotune.measure import MeasureResult
+
+    defaults = task.defaults()
+    return [MeasureResult({**defaults, **r["config"]}, r["costs"], r["error"])
+            for r in saved["tasks"].get(name, {}).get("results", [])]
+
+
+def random_distinct_configs(task, n: int, seed: int = 12345) -> list[dict]:
+    """``n`` random configs of ``task`` lowering to ``n`` different kernels (all of them when fewer)."""
+    from ember.autotune.search import RandomTuner
+
+    return RandomTuner(task, seed, include_default=False).next_batch(n)
+
+
+def replay_runs(args: argparse.Namespace) -> dict:
+    """Replay every tuner and seed over the landscape file ``args.replay`` (see the module docstring)."""
+    from dataclasses import replace
+
+    from ember.autotune.replay import Landscape, replay
+
+    saved = json.loads(Path(args.replay).read_text())
+    report: dict[str, Any] = {"trials": args.trials, "seeds": args.seeds, "target": saved["target"], "tasks": {},
+                              "mode": "replay", "statistic": args.statistic}
+    for name in args.tasks.split(","):
+        task, description = workload_task(name, saved["target"])
+        results = landscape_results(saved, name, task)
+        if args.statistic == "min":  # each config's fastest timed run: the one least disturbed by other load
+            results = [replace(r, costs=[min(r.costs)]) if r.costs else r for r in results]
+        landscape = Landscape.from_results(results)
+        runs = []
+        for seed in range(args.seeds):
+            for tuner in args.tuners.split(","):
+                start = time.perf_counter()
+                results = replay(task, landscape, tuner, seed=seed, trials=args.trials)
+                runs.append({"tuner": tuner, "seed": seed, "costs": [r.cost for r in results],
+                             "seconds": time.perf_counter() - start, "failed": sum(not r.ok for r in results)})
+        entry = {"description": description, "space": task.space_size(), "flops": task.flops(), "runs": runs,
+                 "trials": args.trials, "measured": len(landscape),
+                 "best_s": min(r.cost for r in landscape.results.values())}
+        entry["summary"] = summarize(entry)
+        report["tasks"][name] = entry
+        print(f"{name}: replayed {len(runs)} runs over {len(landscape)} configs", file=sys.stderr, flush=True)
     return report
 
 

@@ -13,6 +13,7 @@ from ember.autotune.search import (
     GridTuner,
     ModelTuner,
     RandomTuner,
+    _diverse_top,
     make_tuner,
 )
 from ember.autotune.space import ConfigSpace
@@ -177,3 +178,24 @@ def test_config_space_numbers_every_config_once_and_walks_one_knob_at_a_time():
     assert steps == set(space.neighbors(5))
     picked = space.random_unseen(rng, seen={0, 1, 2}, n=13)
     assert sorted(picked) == list(range(3, 16))
+
+
+def test_annealing_also_scores_every_neighbour_of_the_best_measured_configs():
+    task = LandscapeTask()
+    tuner = ModelTuner(task, seed=0, features="knob", exhaustive_limit=0, local_search=2, warmup=8)
+    run(tuner, task, trials=16)
+    best_two = tuner._best_measured(2)
+    scored = tuner._anneal()
+    near = {j for i in best_two for j in tuner.space.neighbors(i)} - tuner.proposed
+    assert near and near <= set(scored) and not set(scored) & tuner.proposed
+
+
+def test_the_predicted_best_are_taken_a_few_knobs_apart_while_such_configs_rank_high():
+    space = ConfigSpace({"a": (0, 1, 2, 3), "b": (0, 1, 2, 3), "c": (0, 1)})
+    index = lambda a, b, c: space.index({"a": a, "b": b, "c": c})
+    ranked = [index(0, 0, 0), index(1, 0, 0), index(0, 1, 0), index(1, 1, 0), index(2, 2, 1), index(3, 3, 1)]
+    # (1,0,0) and (0,1,0) differ from the first in one knob only; (1,1,0) in two
+    assert _diverse_top(space, ranked, 2, diversity=2) == [index(0, 0, 0), index(1, 1, 0)]
+    assert _diverse_top(space, ranked, 2, diversity=1) == ranked[:2]
+    # nothing diverse enough among the 3k best: the best remaining fill the batch
+    assert _diverse_top(space, ranked[:3], 2, diversity=3) == ranked[:2]
