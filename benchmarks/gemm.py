@@ -35,6 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ember.bench import settle
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 DEFAULT_SIZES = (64, 128, 256, 512, 1024, 2048)
@@ -111,6 +113,7 @@ def time_size(n: int, threads: int, repeat: int, min_sample: float) -> dict:
     seconds: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(repeat):
         for name, run in runners.items():
+            settle()  # the previous runner's spinning threads go idle first
             start = time.perf_counter()
             for _ in range(batch[name]):
                 run()

@@ -52,16 +52,29 @@ def onnxruntime_runner(model: Any, threads: int) -> Callable[[dict], list]:
     return lambda feeds: session.run(None, feeds)
 
 
+# Pause before each timed call. onnxruntime's and OpenBLAS's worker threads spin for a
+# while after a call; timed right after them, another runner's threads share the cores
+# with those spinning ones (ember at 2 threads measured half its speed right after either).
+SETTLE_S = 0.2
+
+
+def settle() -> None:
+    """Let the previous runner's spinning worker threads go idle before timing the next one."""
+    time.sleep(SETTLE_S)
+
+
 def time_interleaved(runners: Mapping[str, Callable[[], Any]], *, repeat: int = 10, warmup: int = 1,
                      progress: Callable[[str], None] | None = None) -> dict[str, dict]:
     """Time each runner (a no-argument callable), ``warmup`` calls first, then ``repeat`` rounds
-    that call every runner once in turn; returns name -> ``{"median_s", "min_s", "runs"}``."""
+    that call every runner once in turn, each after :func:`settle`; returns name ->
+    ``{"median_s", "min_s", "runs"}``."""
     for run in runners.values():
         for _ in range(warmup):
             run()
     times: dict[str, list[float]] = {name: [] for name in runners}
     for r in range(repeat):
         for name, run in runners.items():
+            settle()
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)
@@ -72,7 +85,8 @@ def time_interleaved(runners: Mapping[str, Callable[[], Any]], *, repeat: int = 
 
 def bench(model: Any, *, compare: Sequence[str] = ("reference", "onnxruntime"), threads: int = 1,
           repeat: int = 10, warmup: int = 1, target: str = "host",
-          input_shapes: Mapping[str, Sequence[int]] | None = None, progress: Callable[[str], None] | None = None, records: Any = None) -> dict:
+          input_shapes: Mapping[str, Sequence[int]] | None = None,
+          progress: Callable[[str], None] | None = None, records: Any = None) -> dict:
     """Time ember (compiled) against the runners in ``compare``; returns the contract's dict.
 
     With ``records`` (a tuning-records file) ember uses the tuned configs, and
