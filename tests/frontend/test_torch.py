@@ -43,10 +43,7 @@ def feeds(module, inputs: tuple) -> dict[str, np.ndarray]:
     return {name: t.numpy() for name, t in zip(module.input_names, inputs)}
 
 
-SLOW_COMPILE = {"resnet18", "mobilenet_v2"}  # about 10 s each (export and compile) on 2 busy cores
-
-
-@pytest.fixture(params=[pytest.param(n, marks=pytest.mark.slow) if n in SLOW_COMPILE else n for n in sorted(ZOO)])
+@pytest.fixture(params=sorted(ZOO))
 def exported(request):
     """(name, model, example inputs, eager outputs, exported program) for each zoo model."""
     build, make_inputs = ZOO[request.param]
@@ -63,11 +60,7 @@ def test_zoo_model_compiled_matches_eager(exported):
     assert_close(compiled.run(feeds(compiled, inputs)), expected)
 
 
-SLOW_ONNX = {"resnet18", "mobilenet_v2", "transformer"}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_ONNX else n
-                                  for n in sorted(ZOO)])
+@pytest.mark.parametrize("name", sorted(ZOO))
 def test_zoo_onnx_export_compiles_to_the_same_answer(name, tmp_path):
     build, make_inputs = ZOO[name]
     model, inputs = build(), make_inputs()
@@ -132,7 +125,7 @@ class ManyOps(nn.Module):
         )
 
 
-@pytest.mark.parametrize("executor", ["reference", pytest.param("compiled", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("executor", ["reference", "compiled"])
 def test_many_op_families_match_eager(executor):
     model = ManyOps().eval()
     inputs = (torch.randn(2, 4, 6, 6), torch.randn(1, 2, 4, 8), torch.randint(0, 10, (2, 5)))
