@@ -105,7 +105,8 @@ def compile(model: Any, *, target: Any = "host", opt_level: int = 3, records: An
                           num_threads=num_threads, profile=profile, configs=configs)
 
 
-def tune(model: Any, *, records: str | os.PathLike, trials_per_task: int = 200, **options):
+def tune(model: Any, *, records: str | os.PathLike, trials_per_task: int = 200, example_inputs: Any = None,
+         **options):
     """Tune the schedule knobs of every tunable kernel of ``model``, appending each measured
     candidate to the records file ``records`` (resuming from what it holds); returns a
     :class:`ember.autotune.tune.TuneSummary` (``.table()``, ``.plot(path)``).
@@ -114,13 +115,16 @@ def tune(model: Any, *, records: str | os.PathLike, trials_per_task: int = 200, 
     "grid", "beam"), ``jobs`` (candidates measured at once), ``executor`` (any
     ``concurrent.futures.Executor``, a Dask client's ``get_executor()`` included),
     ``target``, ``batch_size``, ``early_stopping``, ``seed``, ``progress``, ``plot``.
-    Compile with the result by ``ember.compile(model, records=records)``.
+    Compile with the result by ``ember.compile(model, records=records)``. A
+    ``torch.nn.Module`` is exported with ``example_inputs`` as in :func:`compile`.
 
     >>> summary = ember.tune("model.onnx", records="tune.jsonl", trials_per_task=64)   # doctest: +SKIP
     >>> print(summary.table())                                                          # doctest: +SKIP
     """
     from ember.autotune.tune import tune as tune_model
 
+    if is_torch_model(model):
+        model = load_graph(model, example_inputs=example_inputs)
     return tune_model(model, records=records, trials_per_task=trials_per_task, **options)
 
 

@@ -208,3 +208,14 @@ def test_forward_that_updates_a_buffer_is_refused():
 
     with pytest.raises(ember.UnsupportedOpError, match="updates calls in place"):
         ember.reference(Counter(), example_inputs=(torch.randn(2),))
+
+
+def test_a_torch_module_tunes_and_compiles_with_its_records(tmp_path):
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU()).eval()
+    x = torch.randn(4, 16)
+    records = tmp_path / "records.jsonl"
+    summary = ember.tune(model, example_inputs=(x,), records=records, trials_per_task=2, tuner="random",
+                         progress=False)
+    assert summary.table() and records.read_text().count("\n") >= 2
+    module = ember.compile(model, example_inputs=(x,), records=records)
+    assert_close(module.run(feeds(module, (x,))), eager(model, (x,)))
