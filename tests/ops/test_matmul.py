@@ -177,6 +177,20 @@ EQUATIONS = [
 ]
 
 
+def einsum_inputs(data, terms: list[str], sizes: dict[str, int], dtype: str) -> list:
+    """Random operands for Einsum ``terms`` with label ``sizes``: "..." takes up to two
+    right-aligned broadcast dims (drawn), some squeezed to 1."""
+    seed = data.draw(SEEDS)
+    batch = [data.draw(st.integers(1, 3)) for _ in range(2)]
+    inputs = []
+    for i, term in enumerate(terms):
+        dots = batch[len(batch) - term.count("."):]
+        dots = [1 if data.draw(st.booleans()) else d for d in dots]
+        shape = tuple(dots) + tuple(sizes[label] for label in term.replace(".", ""))
+        inputs.append(random_values(seed + i, shape, dtype))
+    return inputs
+
+
 @pytest.mark.parametrize("equation,terms", EQUATIONS, ids=[e for e, _ in EQUATIONS])
 @settings(max_examples=8, deadline=None, derandomize=True)
 @given(data=st.data())
@@ -184,15 +198,7 @@ def test_einsum(equation, terms, data):
     labels = sorted(set("".join(terms)) - {"."})
     sizes = {label: data.draw(st.integers(1, 4)) for label in labels}
     dtype = data.draw(st.sampled_from(["float32", "float64", "int64"]))
-    seed = data.draw(SEEDS)
-    batch = [data.draw(st.integers(1, 3)) for _ in range(2)]
-    inputs = []
-    for i, term in enumerate(terms):
-        # "." dims take the right-aligned broadcast dims, some squeezed to 1.
-        dots = batch[len(batch) - term.count("."):]
-        dots = [1 if data.draw(st.booleans()) else d for d in dots]
-        shape = tuple(dots) + tuple(sizes[label] for label in term.replace(".", ""))
-        inputs.append(random_values(seed + i, shape, dtype))
+    inputs = einsum_inputs(data, terms, sizes, dtype)
     out = check("Einsum", inputs, {"equation": equation}, dtype=dtype)
     assert out[0].shape == einsum_shape(equation, [x.shape for x in inputs])
 

@@ -23,6 +23,7 @@ from tests.ops.test_matmul import (
     EQUATIONS,
     SEEDS,
     _c_shape,
+    einsum_inputs,
     matmul_shapes,
     random_values,
 )
@@ -126,15 +127,7 @@ def test_einsum(equation, terms, data):
     if long:
         sizes[long] = data.draw(LONG_K)
     dtype = data.draw(st.sampled_from(DTYPES))
-    seed = data.draw(SEEDS)
-    batch = [data.draw(st.integers(1, 3)) for _ in range(2)]
-    inputs = []
-    for i, term in enumerate(terms):
-        # "." dims take the right-aligned broadcast dims, some squeezed to 1.
-        dots = batch[len(batch) - term.count("."):]
-        dots = [1 if data.draw(st.booleans()) else d for d in dots]
-        shape = tuple(dots) + tuple(sizes[label] for label in term.replace(".", ""))
-        inputs.append(random_values(seed + i, shape, dtype))
+    inputs = einsum_inputs(data, terms, sizes, dtype)
     check_compiled("Einsum", inputs, {"equation": equation}, targets=[data.draw(TARGETS)], **tolerance(dtype))
 
 

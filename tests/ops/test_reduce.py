@@ -251,15 +251,21 @@ def test_softmax_errors():
 # ---------------------------------------------------------------- CumSum
 
 
-@SETTINGS
-@given(data=st.data())
-def test_cumsum(data):
-    draw = data.draw
+def cumsum_case(draw) -> tuple:
+    """CumSum operands and attributes: any dtype, a constant axis of either index dtype,
+    every exclusive/reverse combination."""
     shape = draw(shapes(min_rank=1))
     dtype = draw(st.sampled_from(FLOATS + INTS))
     x = random_values(draw(SEEDS), shape, dtype)
     axis = Const(np.array(axis_in(draw, len(shape)), draw(st.sampled_from([np.int32, np.int64]))))
     attrs = {"exclusive": draw(st.integers(0, 1)), "reverse": draw(st.integers(0, 1))}
+    return x, axis, attrs
+
+
+@SETTINGS
+@given(data=st.data())
+def test_cumsum(data):
+    x, axis, attrs = cumsum_case(data.draw)
     check_node("CumSum", [x, axis], attrs, rtol=1e-5, atol=1e-5)
 
 

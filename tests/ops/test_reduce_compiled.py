@@ -19,6 +19,7 @@ from tests.ops.test_reduce import (
     _reduce_data,
     SEEDS,
     axis_in,
+    cumsum_case,
     random_values,
     shapes,
     tied_values,
@@ -178,13 +179,8 @@ def test_softmax_family_large_and_special_values(op):
 @settings(SETTINGS, max_examples=15)
 @given(data=st.data())
 def test_cumsum(data):
-    draw = data.draw
-    shape = draw(shapes(min_rank=1))
-    dtype = draw(st.sampled_from(FLOATS + INTS))
-    x = random_values(draw(SEEDS), shape, dtype)
-    axis = Const(np.array(axis_in(draw, len(shape)), draw(st.sampled_from([np.int32, np.int64]))))
-    attrs = {"exclusive": draw(st.integers(0, 1)), "reverse": draw(st.integers(0, 1))}
-    check_compiled("CumSum", [x, axis], attrs, targets=[draw(TARGETS)], **tolerance(dtype))
+    x, axis, attrs = cumsum_case(data.draw)
+    check_compiled("CumSum", [x, axis], attrs, targets=[data.draw(TARGETS)], **tolerance(x.dtype.name))
 
 
 def test_cumsum_integer_wraps_like_the_reference():

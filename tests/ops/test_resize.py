@@ -93,11 +93,9 @@ def _interp_layout(data, mode: str):
     return shape, resized
 
 
-@SETTINGS
-@given(st.sampled_from(["linear", "cubic"]), st.booleans(), st.sampled_from(["float32", "float16"]), seeds,
-       st.data())
-def test_interpolating_modes(mode, by_sizes, dtype, seed, data):
-    """linear and cubic, by scales or by sizes, up and down, over every coordinate mode."""
+def interpolation_case(data, mode: str, by_sizes: bool) -> tuple[tuple[int, ...], dict]:
+    """An input shape and Resize attributes for ``mode`` (linear or cubic): a coordinate mode,
+    cubic's coefficients, and sizes or scales for the resized axes."""
     shape, resized = _interp_layout(data, mode)
     attrs = data.draw(coordinate_attrs(len(shape)))
     if mode == "cubic":
@@ -108,6 +106,15 @@ def test_interpolating_modes(mode, by_sizes, dtype, seed, data):
         attrs["sizes"] = [data.draw(st.integers(1, 9)) if i in resized else d for i, d in enumerate(shape)]
     else:
         attrs["scales"] = [data.draw(st.sampled_from(SCALES)) if i in resized else 1.0 for i in range(len(shape))]
+    return shape, attrs
+
+
+@SETTINGS
+@given(st.sampled_from(["linear", "cubic"]), st.booleans(), st.sampled_from(["float32", "float16"]), seeds,
+       st.data())
+def test_interpolating_modes(mode, by_sizes, dtype, seed, data):
+    """linear and cubic, by scales or by sizes, up and down, over every coordinate mode."""
+    shape, attrs = interpolation_case(data, mode, by_sizes)
     tol = 1e-2 if dtype == "float16" else 1e-5
     resize(random_array(shape, dtype, seed), mode=mode, rtol=tol, atol=tol, **attrs)
 

@@ -18,7 +18,7 @@ from tests.ops.test_resize import (
     COORDINATE_MODES,
     NEAREST_MODES,
     SCALES,
-    _interp_layout,
+    interpolation_case,
     coordinate_attrs,
     random_array,
 )
@@ -72,15 +72,7 @@ def test_nearest(shape, dtype, seed, target, data):
        seeds, targets, st.data())
 def test_interpolating_modes(mode, by_sizes, dtype, seed, target, data):
     """linear and cubic, by scales or by sizes, up and down, over every coordinate mode."""
-    shape, resized = _interp_layout(data, mode)
-    attrs = data.draw(coordinate_attrs(len(shape)))
-    if mode == "cubic":
-        attrs["cubic_coeff_a"] = data.draw(st.sampled_from([-0.75, -0.5]))
-        attrs["exclude_outside"] = data.draw(st.sampled_from([0, 1]))
-    if by_sizes:
-        attrs["sizes"] = [data.draw(st.integers(1, 9)) if i in resized else d for i, d in enumerate(shape)]
-    else:
-        attrs["scales"] = [data.draw(st.sampled_from(SCALES)) if i in resized else 1.0 for i in range(len(shape))]
+    shape, attrs = interpolation_case(data, mode, by_sizes)
     resize(random_array(shape, dtype, seed), mode=mode, targets=(target,), **attrs)
 
 
