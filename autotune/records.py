@@ -13,6 +13,16 @@ died mid-write) is skipped when reading and cut off before the next append. Line
 refused loudly. Reading and applying records imports nothing of the search
 (no xgboost).
 
+A confirm phase (:mod:`ember.autotune.confirm`) re-measures a task's best
+configs and the default side by side and appends one line per candidate,
+written together, with an extra field (files without it read as before)::
+
+    "confirm": {"trials": <search trials it followed>, "chosen": true | false}
+
+Its ``cost_s`` holds one figure per confirm round (that round's median).
+:func:`best_records` applies the chosen line of a workload's latest confirm
+phase when there is one, the fastest search record otherwise.
+
 >>> best = best_configs(load_records("tune.jsonl"), "host")     # doctest: +SKIP
 >>> mod = ember.compile("model.onnx", records="tune.jsonl")     # doctest: +SKIP
 """
@@ -40,9 +50,18 @@ class RecordsError(EmberError):
     """A records file that cannot be read: bad line, unknown version."""
 
 
+@dataclass(frozen=True)
+class Confirmation:
+    """What marks a record as a confirm-phase measurement: how many search trials of the task
+    the phase followed, and whether it chose this record's config."""
+
+    trials: int
+    chosen: bool = False
+
+
 @dataclass
 class Record:
-    """One measured candidate of a workload on a target."""
+    """One measured candidate of a workload on a target (a confirm-phase one with ``confirm``)."""
 
     workload: dict
     target: str
@@ -50,6 +69,7 @@ class Record:
     cost_s: list[float] = field(default_factory=list)
     error: str | None = None
     time: str = ""
+    confirm: Confirmation | None = None
 
     @property
     def cost(self) -> float:
@@ -59,15 +79,22 @@ class Record:
         return statistics.median(self.cost_s)
 
     @property
+    def ok(self) -> bool:
+        """Whether the candidate ran and computed the right answer."""
+        return self.error is None and bool(self.cost_s)
+
+    @property
     def key(self) -> str:
         """The workload's canonical string."""
         return workload_key(self.workload)
 
     def to_json(self) -> str:
         """The record as one line of the file (without the newline)."""
-        return json.dumps({"workload": self.workload, "target": self.target, "config": self.config,
-                           "cost_s": list(self.cost_s), "error": self.error, "version": VERSION,
-                           "time": self.time or _now()})
+        line = {"workload": self.workload, "target": self.target, "config": self.config,
+                "cost_s": list(self.cost_s), "error": self.error, "version": VERSION, "time": self.time or _now()}
+        if self.confirm is not None:
+            line["confirm"] = {"trials": self.confirm.trials, "chosen": self.confirm.chosen}
+        return json.dumps(line)
 
 
 def _now() -> str:
@@ -144,20 +171,35 @@ def _parse(data: Any, where: str) -> Record:
     if missing:
         raise RecordsError(f"{where}: record lacks {', '.join(missing)}")
     return Record(data["workload"], data["target"], data["config"], list(data.get("cost_s") or []),
-                  data.get("error"), data.get("time", ""))
+                  data.get("error"), data.get("time", ""), _confirmation(data.get("confirm"), where))
+
+
+def _confirmation(data: Any, where: str) -> Confirmation | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("trials"), int) \
+            or not isinstance(data.get("chosen", False), bool):
+        raise RecordsError(f"{where}: a record's confirm is {{\"trials\": int, \"chosen\": bool}}, got {data!r}")
+    return Confirmation(data["trials"], data.get("chosen", False))
 
 
 def best_records(records: Iterable[Record], target: Any) -> dict[str, Record]:
-    """The fastest successful record per workload (by canonical key) among those of ``target``
-    (a Target, a target name or a records target string); other targets' records are ignored."""
+    """The record to apply per workload (by canonical key) among those of ``target`` (a Target,
+    a target name or a records target string; other targets' records are ignored): the chosen
+    record of the workload's latest confirm phase when it had one (the default config, when
+    nothing beat it), else its fastest successful search record."""
     wanted = target if isinstance(target, str) and " (" in target else target_key(target)
-    best: dict[str, Record] = {}
+    fastest: dict[str, Record] = {}
+    chosen: dict[str, Record] = {}
     for r in records:
-        if r.target != wanted or r.error is not None or not r.cost_s:
+        if r.target != wanted:
             continue
-        if r.key not in best or r.cost < best[r.key].cost:
-            best[r.key] = r
-    return best
+        if r.confirm is not None:
+            if r.confirm.chosen:
+                chosen[r.key] = r  # a later confirm phase replaces an earlier one
+        elif r.ok and (r.key not in fastest or r.cost < fastest[r.key].cost):
+            fastest[r.key] = r
+    return {**fastest, **chosen}
 
 
 def best_configs(records: Iterable[Record], target: Any) -> dict[str, dict]:
@@ -178,6 +220,7 @@ def tuned_configs(path: str | os.PathLike, target: Any) -> Callable[[Any], dict 
 
 __all__ = [
     "VERSION",
+    "Confirmation",
     "Record",
     "RecordsError",
     "append_records",

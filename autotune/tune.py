@@ -5,10 +5,12 @@ with measurements (:mod:`ember.autotune.measure`), appending every measured
 batch to the records file before anything else happens, so a killed run
 loses at most the batch in flight. Started again on the same file, it
 resumes: the task's earlier records count as trials, the tuner learns from
-them, and no config is measured twice. :func:`tune` does this for every task
-of a model (:func:`extract_tasks`), with a progress bar per task, and returns
-a :class:`TuneSummary` (a table of default against tuned time; a plot of the
-best GFLOP/s found against trials).
+them, and no config is measured twice. After the search, a confirm phase
+(:mod:`ember.autotune.confirm`) measures the best configs and the default
+again, interleaved, and chooses the one the records apply. :func:`tune` does
+this for every task of a model (:func:`extract_tasks`), with a progress bar
+per task, and returns a :class:`TuneSummary` (a table of default against
+tuned time; a plot of the best GFLOP/s found against trials).
 
 >>> summary = tune("model.onnx", records="tune.jsonl", trials_per_task=64)   # doctest: +SKIP
 >>> print(summary.table())                                                    # doctest: +SKIP
@@ -23,6 +25,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .confirm import ConfirmOptions, ConfirmPhase, confirm, confirm_options, latest_confirmation, phase_records
 from .measure import MeasureOptions, Measurer, MeasureResult
 from .records import Record, append_records, config_key, load_records
 from .task import Task, extract_tasks
@@ -30,18 +33,44 @@ from .task import Task, extract_tasks
 
 @dataclass
 class TaskResult:
-    """Everything measured for one task (earlier records first), and what came of it."""
+    """Everything measured for one task (earlier records first), and what came of it: the search
+    trials in ``results``, and the confirm phase in force for the task, if any."""
 
     task: Task
     results: list[MeasureResult] = field(default_factory=list)
     resumed: int = 0  # how many of the results came from the records file
+    confirmed: ConfirmPhase | None = None
 
     @property
     def default_s(self) -> float:
-        """The default config's seconds per run (NaN when it was not measured, inf when it failed)."""
+        """The default config's seconds per run: its confirm-phase median when it was confirmed,
+        else its search measurement (NaN when it was not measured, inf when it failed)."""
+        confirmed = self.confirmed.cost_of(self.task.defaults()) if self.confirmed else None
+        if confirmed is not None:
+            return confirmed
         default = config_key(self.task.defaults())
         costs = [r.cost for r in self.results if config_key(r.config) == default]
         return costs[0] if costs else math.nan
+
+    @property
+    def chosen(self) -> MeasureResult | None:
+        """The result whose config the records apply: the confirm phase's choice when one was
+        made, else the fastest search result."""
+        if self.confirmed is not None and self.confirmed.chosen is not None:
+            return self.confirmed.chosen
+        return self.best
+
+    @property
+    def tuned_s(self) -> float:
+        """The applied config's seconds per run (a confirm-phase median when confirmed)."""
+        chosen = self.chosen
+        return chosen.cost if chosen else math.inf
+
+    @property
+    def chose_default(self) -> bool:
+        """Whether the records apply the default config."""
+        chosen = self.chosen
+        return chosen is not None and config_key(chosen.config) == config_key(self.task.defaults())
 
     @property
     def best(self) -> MeasureResult | None:
@@ -77,24 +106,31 @@ class TuneSummary:
     records: str | None = None
 
     def table(self) -> str:
-        """Per task: weight, trials, failures, default and tuned milliseconds, speedup, GFLOP/s;
-        then the weighted total (an estimate of the model's time in tuned kernels)."""
+        """Per task: weight, trials, failures, default and tuned milliseconds, speedup, GFLOP/s
+        (a ``*`` marks the confirmed figures, ``=`` a task whose default was kept); then the weighted
+        total (an estimate of the model's time in tuned kernels) and a note on the figures."""
         header = f"{'task':<40} {'weight':>6} {'trials':>6} {'failed':>6} {'default ms':>11} {'tuned ms':>9} " \
                  f"{'speedup':>7} {'GFLOP/s':>8}"
         lines = [header, "-" * len(header)]
         total_default = total_tuned = 0.0
         for t in self.tasks:
-            default, best = t.default_s, t.best_s
-            gflops = t.task.flops() / best * 1e-9 if math.isfinite(best) else 0.0
-            speedup = default / best if math.isfinite(best) and math.isfinite(default) else math.nan
-            lines.append(f"{t.task.describe()[:40]:<40} {t.task.weight:>6} {len(t.results):>6} {t.failed:>6} "
-                         f"{_ms(default):>11} {_ms(best):>9} {_ratio(speedup):>7} {gflops:>8.2f}")
-            if math.isfinite(default) and math.isfinite(best):
+            default, tuned = t.default_s, t.tuned_s
+            gflops = t.task.flops() / tuned * 1e-9 if math.isfinite(tuned) else 0.0
+            speedup = default / tuned if math.isfinite(tuned) and math.isfinite(default) else math.nan
+            mark = ("=" if t.chose_default else "*") if t.confirmed is not None else " "
+            lines.append(f"{t.task.describe()[:39]:<39}{mark} {t.task.weight:>6} {len(t.results):>6} {t.failed:>6} "
+                         f"{_ms(default):>11} {_ms(tuned):>9} {_ratio(speedup):>7} {gflops:>8.2f}")
+            if math.isfinite(default) and math.isfinite(tuned):
                 total_default += t.task.weight * default
-                total_tuned += t.task.weight * min(best, default)
+                total_tuned += t.task.weight * tuned
         if total_default:
             lines.append(f"{'total (weighted)':<40} {'':>6} {'':>6} {'':>6} {_ms(total_default):>11} "
                          f"{_ms(total_tuned):>9} {_ratio(total_default / total_tuned):>7}")
+        if any(t.confirmed is not None for t in self.tasks):
+            lines.append("* default and tuned ms are medians of the confirm phase (the best configs and the default "
+                         "re-measured, interleaved); = the default was kept (nothing beat it by the margin)")
+        if any(t.confirmed is None for t in self.tasks):
+            lines.append("tasks without a mark: tuned ms is the fastest single search measurement (not confirmed)")
         return "\n".join(lines)
 
     def plot(self, path: str | os.PathLike) -> None:
@@ -151,27 +187,32 @@ def make_tuner(tuner: Any, task: Task, seed: int = 0):
 def tune_task(task: Task, *, trials: int, tuner: Any = "xgb", records: str | os.PathLike | None = None,
               executor: Executor | None = None, batch_size: int = 8, early_stopping: int | None = None,
               seed: int = 0, progress: bool = True, jobs: int = 1, options: MeasureOptions | None = None,
-              description: str | None = None) -> list[MeasureResult]:
-    """Tune ``task`` for up to ``trials`` measured configs; returns every result of the task,
-    the ones found in ``records`` (a resumed run) first.
+              description: str | None = None, confirm: int | ConfirmOptions | None = 4) -> list[MeasureResult]:
+    """Tune ``task`` for up to ``trials`` measured configs; returns every search result of the
+    task, the ones found in ``records`` (a resumed run) first.
 
     Each batch of ``batch_size`` proposals of ``tuner`` (see :func:`make_tuner`) is
     measured on ``executor`` (``jobs`` parallel calls, see :class:`Measurer`), then
     appended to ``records``. The default config is measured first. Stops early after
-    ``early_stopping`` trials without improvement, or when the tuner runs out.
+    ``early_stopping`` trials without improvement, or when the tuner runs out. Then
+    the ``confirm`` fastest configs and the default are measured again, interleaved,
+    and the records apply the one chosen (see :mod:`ember.autotune.confirm`; a
+    :class:`ConfirmOptions` sets rounds and margin too, 0 skips the phase).
     """
     return _tune_task(task, trials=trials, tuner=tuner, records=records, executor=executor, batch_size=batch_size,
                       early_stopping=early_stopping, seed=seed, progress=progress, jobs=jobs, options=options,
-                      description=description).results
+                      description=description, confirm=confirm).results
 
 
 def _tune_task(task: Task, *, trials: int, tuner: Any, records, executor, batch_size: int,
                early_stopping: int | None, seed: int, progress: bool, jobs: int,
                options: MeasureOptions | None, description: str | None,
-               transfer_from: list[TaskResult] = ()) -> TaskResult:
+               transfer_from: list[TaskResult] = (), confirm: int | ConfirmOptions | None = 4) -> TaskResult:
     from tqdm.auto import tqdm
 
-    outcome = TaskResult(task, _earlier_results(task, records))
+    confirming = confirm_options(confirm)
+    earlier = load_records(records) if records is not None else []
+    outcome = TaskResult(task, _earlier_results(task, earlier), confirmed=latest_confirmation(task, earlier))
     outcome.resumed = len(outcome.results)
     search = make_tuner(tuner, task, seed)
     _warm_start(search, transfer_from)
@@ -203,8 +244,32 @@ def _tune_task(task: Task, *, trials: int, tuner: Any, records, executor, batch_
             measured.update(config_key(r.config) for r in batch)
             bar.update(len(batch))
             bar.set_postfix_str(_progress_note(outcome))
+    if confirming is not None and not _confirmed_already(outcome):
+        bar.set_postfix_str(f"confirming the best {confirming.top} and the default")
+        _confirm(outcome, confirming, records=records, executor=executor, options=options)
+        bar.set_postfix_str(_progress_note(outcome))
     bar.close()
     return outcome
+
+
+def _confirmed_already(outcome: TaskResult) -> bool:
+    """Whether the task's latest confirm phase followed exactly the search trials there are now."""
+    return outcome.confirmed is not None and outcome.confirmed.trials == len(outcome.results)
+
+
+def _confirm(outcome: TaskResult, confirming: ConfirmOptions, *, records, executor,
+             options: MeasureOptions | None) -> None:
+    """Run the confirm phase of ``outcome``'s task and append it to ``records`` in one write. Each round
+    is measured by one process (whatever ``jobs``), so that its candidates are timed alike, one after
+    the other on one machine, rather than at once, disturbing each other."""
+    measure_options = confirming.measure_options(options or MeasureOptions())
+    with Measurer(outcome.task, options=measure_options, executor=executor, jobs=1) as measurer:
+        phase = confirm(outcome.task, outcome.results, measurer.measure, confirming)
+    if phase is None:
+        return
+    outcome.confirmed = phase
+    if records is not None:
+        append_records(records, phase_records(outcome.task, phase))
 
 
 def _warm_start(search: Any, earlier: list[TaskResult]) -> None:
@@ -218,13 +283,11 @@ def _warm_start(search: Any, earlier: list[TaskResult]) -> None:
     search.warm_start([transfer_set(t.task, t.results) for t in earlier if t.task.workload["op"] == op and t.results])
 
 
-def _earlier_results(task: Task, records) -> list[MeasureResult]:
-    """The task's results in the records file (same workload and target), each config once."""
-    if records is None:
-        return []
+def _earlier_results(task: Task, records: list[Record]) -> list[MeasureResult]:
+    """The task's search results among ``records`` (same workload and target), each config once."""
     results: dict[str, MeasureResult] = {}
-    for r in load_records(records):
-        if r.target == task.target and r.key == task.key:
+    for r in records:
+        if r.confirm is None and r.target == task.target and r.key == task.key:
             results.setdefault(config_key(r.config), MeasureResult(r.config, list(r.cost_s) or None, r.error))
     return list(results.values())
 
@@ -247,10 +310,12 @@ def tune(model: Any, *, records: str | os.PathLike, trials_per_task: int = 200, 
          executor: Executor | None = None, target: Any = "host", batch_size: int = 8,
          early_stopping: int | None = None, seed: int = 0, progress: bool = True,
          plot: str | os.PathLike | None = None, options: MeasureOptions | None = None, opt_level: int = 3,
-         input_shapes: Any = None, input_values: Any = None, transfer: bool = True) -> TuneSummary:
+         input_shapes: Any = None, input_values: Any = None, transfer: bool = True,
+         confirm: int | ConfirmOptions | None = 4) -> TuneSummary:
     """Tune every tunable workload of ``model`` for ``target``, appending to ``records``
-    (resuming from what it holds); see :func:`tune_task` for the options. Returns a
-    :class:`TuneSummary`; ``plot`` also saves its plot there. With ``transfer``, a model
+    (resuming from what it holds); see :func:`tune_task` for the options (``confirm``: how
+    many of each task's best configs the confirm phase measures again with the default).
+    Returns a :class:`TuneSummary`; ``plot`` also saves its plot there. With ``transfer``, a model
     tuner (on loop features) starts each task trained on the measurements of the tasks of
     the same op tuned before it.
 
@@ -271,11 +336,11 @@ def tune(model: Any, *, records: str | os.PathLike, trials_per_task: int = 200, 
                                    batch_size=batch_size, early_stopping=early_stopping, seed=seed,
                                    progress=progress, jobs=jobs, options=options,
                                    description=f"[{i}/{len(tasks)}] {task.describe()}",
-                                   transfer_from=outcomes if transfer else []))
+                                   transfer_from=outcomes if transfer else [], confirm=confirm))
     summary = TuneSummary(outcomes, os.fspath(records))
     if plot is not None:
         summary.plot(plot)
     return summary
 
 
-__all__ = ["TaskResult", "TuneSummary", "make_tuner", "tune", "tune_task"]
+__all__ = ["ConfirmOptions", "TaskResult", "TuneSummary", "make_tuner", "tune", "tune_task"]

@@ -5,6 +5,8 @@ import serve; serve()"``; it reads JSON lines on stdin (first the task and the
 :class:`~ember.autotune.measure.MeasureOptions`, then one config per line) and
 answers each with ``{"costs": [...], "error": ...}`` on stdout. A candidate
 that crashes or hangs this process is the parent's to notice and report.
+The last few candidates that built and checked are kept, so a config sent
+again (the rounds of a confirm phase) is timed without rebuilding it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import os
 import signal
 import sys
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +29,7 @@ from ember.codegen.target import as_target
 from ember.ir import parse
 
 from .measure import MeasureOptions, parse_faults, same_value
+from .records import config_key
 from .task import Task, target_key, workload_of
 
 
@@ -62,8 +68,19 @@ def _die_with_parent() -> None:
         pass
 
 
+@dataclass
+class _Built:
+    """A built and checked candidate, ready to time: its native entry and the buffers it runs on."""
+
+    call: Any
+    pointers: list[int]
+    keep: list[Any]  # its buffers and compiled code, kept alive while it may be called
+
+
 class _Bench:
     """Builds, checks and times candidates of one task in the child process."""
+
+    KEEP_BUILT = 8  # candidates kept built for timing again
 
     def __init__(self, payload: dict, options: MeasureOptions):
         graph = parse(payload["graph"])
@@ -77,14 +94,30 @@ class _Bench:
         self.expected = None
         if options.check:
             self.expected = [np.asarray(a) for a in node.opdef.reference(list(self.inputs), node.attrs)]
+        self.built: OrderedDict[str, _Built] = OrderedDict()
 
     def measure(self, config: dict) -> dict:
+        """``{"costs": seconds per run, "error": None}``, or ``{"costs": None, "error": why}``."""
         self._plant_faults(config)
+        key = config_key(config)
+        built = self.built.get(key)
+        if built is None:
+            built = self._build(config)
+            if isinstance(built, str):
+                return {"costs": None, "error": built}
+            self.built[key] = built
+            while len(self.built) > self.KEEP_BUILT:
+                self.built.popitem(last=False)
+        self.built.move_to_end(key)
+        return {"costs": _time(built.call, built.pointers, self.options), "error": None}
+
+    def _build(self, config: dict) -> _Built | str:
+        """``config`` built, run once and checked against the reference; or why it failed."""
         try:
             kernel = self.task.lower(config)
             function = compile_kernel(kernel, self.task.build_target)
         except Exception as err:  # noqa: BLE001 -- a candidate that cannot be built is a failed trial
-            return {"costs": None, "error": f"build: {type(err).__name__}: {err}"}
+            return f"build: {type(err).__name__}: {err}"
         set_threads(function.jit, self.options.threads or available_cores())
         outputs = [np.empty(b.shape, b.dtype) for b in kernel.outputs]
         workspaces = [np.empty(b.shape, b.dtype) for b in kernel.workspaces]
@@ -93,13 +126,13 @@ class _Bench:
             function.jit.address(kernel.name))
         status = call(*pointers)
         if status:
-            return {"costs": None, "error": f"crash: check failed: {kernel.checks()[status - 1]}"}
+            return f"crash: check failed: {kernel.checks()[status - 1]}"
         if self._faulty(config, "wrong"):
             outputs[0].reshape(-1)[:1] += 1
         wrong = self._compare(outputs)
         if wrong:
-            return {"costs": None, "error": f"wrong answer: {wrong}"}
-        return {"costs": _time(call, pointers, self.options), "error": None}
+            return f"wrong answer: {wrong}"
+        return _Built(call, pointers, [*outputs, *workspaces, function])
 
     def _compare(self, outputs) -> str | None:
         for i, (got, want) in enumerate(zip(outputs, self.expected or [])):

@@ -154,11 +154,13 @@ class SharedMeasurements(Executor):
 
 # ------------------------------------------------------------------ runs
 def run_tuner(task, tuner: str, seed: int, trials: int, executor: Executor | None) -> dict:
-    """One tuning run: its costs in trial order and the time it took."""
+    """One tuning run: its costs in trial order and the time it took (the search only: the
+    shared measurements answer a repeat from memory, so there is nothing to confirm)."""
     from ember.autotune.tune import tune_task
 
     start = time.perf_counter()
-    results = tune_task(task, trials=trials, tuner=tuner, seed=seed, executor=executor, progress=False)
+    results = tune_task(task, trials=trials, tuner=tuner, seed=seed, executor=executor, progress=False,
+                        confirm=0)
     return {"tuner": tuner, "seed": seed, "costs": [r.cost for r in results],
             "seconds": time.perf_counter() - start, "failed": sum(not r.ok for r in results)}
 
@@ -297,7 +299,11 @@ def measure_runs(args: argparse.Namespace) -> dict:
     landscapes: dict[str, Any] = {"target": args.target, "tasks": dict(saved_landscapes["tasks"])}
     for name in args.tasks.split(","):
         task, description = workload_task(name, args.target)
-        known = landscape_results(saved_landscapes, name, task)
+        try:
+            known = landscape_results(saved_landscapes, name, task)
+        except StaleLandscape as stale:
+            print(f"{stale}; measuring afresh", file=sys.stderr, flush=True)
+            known = []
         executor = None if args.no_share else SharedMeasurements(task, known=known)
         if executor is not None and args.sample:
             executor.measure(random_distinct_configs(task, args.sample))
@@ -314,8 +320,8 @@ def measure_runs(args: argparse.Namespace) -> dict:
         entry["summary"] = summarize(entry)
         report["tasks"][name] = entry
         if executor is not None:
-            landscapes["tasks"][name] = {"description": description, "space": task.space_size(),
-                                         "flops": task.flops(), "results": [
+            landscapes["tasks"][name] = {"description": description, "workload": task.workload,
+                                         "space": task.space_size(), "flops": task.flops(), "results": [
                                              {"config": r.config, "costs": r.costs, "error": r.error}
                                              for r in executor.results()]}
             executor.shutdown()
@@ -326,12 +332,31 @@ def measure_runs(args: argparse.Namespace) -> dict:
 
 def landscape_results(saved: dict, name: str, task) -> list:
     """The measurements of task ``name`` in a landscape file's contents (as MeasureResults). A knob the
-    template has gained since is set to its default: the kernel measured was lowered with it."""
+    template has gained since is set to its default: the kernel measured was lowered with it.
+    Raises :class:`StaleLandscape` when they were measured for another kernel (see :func:`stale_reason`)."""
     from ember.autotune.measure import MeasureResult
 
+    entry = saved["tasks"].get(name, {})
+    reason = stale_reason(entry, task)
+    if reason:
+        raise StaleLandscape(f"the measurements of {name} are of another kernel than today's: {reason}")
     defaults = task.defaults()
-    return [MeasureResult({**defaults, **r["config"]}, r["costs"], r["error"])
-            for r in saved["tasks"].get(name, {}).get("results", [])]
+    return [MeasureResult({**defaults, **r["config"]}, r["costs"], r["error"]) for r in entry.get("results", [])]
+
+
+class StaleLandscape(Exception):
+    """A landscape file's measurements of a workload no longer describe the kernel ember builds for it."""
+
+
+def stale_reason(entry: dict, task) -> str | None:
+    """Why the landscape ``entry`` does not describe ``task``'s kernel (``None`` when it does): the
+    workload it recorded differs (the op's lowering changed, e.g. a convolution now lowered as a
+    matrix product), or its configs have knobs the template no longer has."""
+    if "workload" in entry and entry["workload"] != task.workload:
+        return f"measured as {entry['workload']['op']} {entry['workload']['shapes']}, " \
+               f"now {task.workload['op']} {task.workload['shapes']}"
+    gone = sorted({k for r in entry.get("results", []) for k in r["config"]} - set(task.space()))
+    return f"knobs {', '.join(gone)} are no longer in the template" if gone else None
 
 
 def random_distinct_configs(task, n: int, seed: int = 12345) -> list[dict]:
@@ -352,7 +377,10 @@ def replay_runs(args: argparse.Namespace) -> dict:
                               "mode": "replay", "statistic": args.statistic}
     for name in args.tasks.split(","):
         task, description = workload_task(name, saved["target"])
-        results = landscape_results(saved, name, task)
+        try:
+            results = landscape_results(saved, name, task)
+        except StaleLandscape as stale:
+            raise SystemExit(f"{args.replay}: {stale}; measure a new landscape (--landscape)") from None
         if args.statistic == "min":  # each config's fastest timed run: the one least disturbed by other load
             results = [replace(r, costs=[min(r.costs)]) if r.costs else r for r in results]
         landscape = Landscape.from_results(results)

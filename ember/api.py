@@ -114,7 +114,9 @@ def tune(model: Any, *, records: str | os.PathLike, trials_per_task: int = 200, 
     Options (see :func:`ember.autotune.tune.tune`): ``tuner`` ("xgb", "random",
     "grid", "beam"), ``jobs`` (candidates measured at once), ``executor`` (any
     ``concurrent.futures.Executor``, a Dask client's ``get_executor()`` included),
-    ``target``, ``batch_size``, ``early_stopping``, ``seed``, ``progress``, ``plot``.
+    ``target``, ``batch_size``, ``early_stopping``, ``seed``, ``progress``, ``plot``,
+    ``confirm`` (each task's best configs re-measured with the default, interleaved, to
+    choose the one applied; default 4, 0 turns it off).
     Compile with the result by ``ember.compile(model, records=records)``. A
     ``torch.nn.Module`` is exported with ``example_inputs`` as in :func:`compile`.
 

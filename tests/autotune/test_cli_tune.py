@@ -43,21 +43,32 @@ def test_a_killed_run_resumes_without_losing_finished_batches(tmp_path):
     before = Path(records).read_text().splitlines()
     assert len(before) >= 3
     finished = len(load_records(records))
+    assert all(r.confirm is None for r in load_records(records)), "killed while searching: nothing confirmed"
 
     subprocess.run(_tune_command(model, records), check=True, capture_output=True, timeout=600)
     after = Path(records).read_text().splitlines()
     assert after[:len(before)] == before, "finished batches are kept as they were"
-    results = load_records(records)
-    assert len(results) == 8 and len(after) - len(before) == 8 - finished, "only the missing trials are run"
-    assert len({config_key(r.config) for r in results}) == 8, "no config is measured twice"
-    assert all(r.error is None for r in results)
+    records_after = load_records(records)
+    trials = [r for r in records_after if r.confirm is None]
+    confirmed = [r for r in records_after if r.confirm is not None]
+    assert len(trials) == 8 and len(after) - len(before) == 8 - finished + len(confirmed), \
+        "only the missing trials are run"
+    assert records_after[:8] == trials, "the search trials come first, the confirm phase after them"
+    assert len({config_key(r.config) for r in trials}) == 8, "no config is measured twice in the search"
+    assert all(r.error is None for r in trials)
+    # then one confirm phase: the default and the 4 fastest other configs, each measured again once per round
+    assert len(confirmed) == 5 and all(r.confirm.trials == 8 for r in confirmed)
+    assert {config_key(r.config) for r in confirmed} <= {config_key(r.config) for r in trials}
+    assert len({config_key(r.config) for r in confirmed}) == 5
+    assert sum(r.confirm.chosen for r in confirmed) == 1 and all(len(r.cost_s) == 5 for r in confirmed)
 
 
 def test_run_applies_records(tmp_path, capsys):
     model, records = write_model(tmp_path, ONE_RELU), str(tmp_path / "r.jsonl")
     assert main(["tune", model, "--records", records, "--trials", "2", "--tuner", "random"]) == 0
     out = capsys.readouterr().out
-    assert "Relu 8x64" in out and "records: " in out
+    assert "Relu 8x64" in out and "records: " in out and "medians of the confirm phase" in out
+    assert [r.confirm is not None for r in load_records(records)] == [False, False, True, True]
     x = np.random.default_rng(0).standard_normal((8, 64)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     assert main(["run", model, "--records", records, "--input", f"x={tmp_path / 'x.npy'}"]) == 0
@@ -67,3 +78,10 @@ def test_run_applies_records(tmp_path, capsys):
                  "--json", str(json_path)]) == 0
     report = json.loads(json_path.read_text())
     assert set(report["results"]) == {"ember", "untuned"} and report["ratios"]["untuned/ember"] > 0
+
+
+def test_confirm_0_applies_the_fastest_search_measurement(tmp_path, capsys):
+    model, records = write_model(tmp_path, ONE_RELU), str(tmp_path / "r.jsonl")
+    assert main(["tune", model, "--records", records, "--trials", "3", "--tuner", "random", "--confirm", "0"]) == 0
+    assert "fastest single search measurement (not confirmed)" in capsys.readouterr().out
+    assert [r.confirm for r in load_records(records)] == [None] * 3

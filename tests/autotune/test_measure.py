@@ -45,3 +45,19 @@ def test_fault_specs_parse_and_bad_ones_are_refused(relu_task):
 def test_a_result_cost_is_the_median_run():
     assert MeasureResult({}, [3.0, 1.0, 2.0]).cost == 2.0
     assert math.isinf(MeasureResult({}, None, "timeout").cost)
+
+
+def test_a_config_measured_again_is_timed_from_its_kept_build(relu_task):
+    from ember.autotune.records import config_key
+    from ember.autotune.worker import _Bench
+
+    bench = _Bench(task_payload(relu_task), MeasureOptions(**FAST))
+    configs = [{"vector_chunk": c, "parallel": p} for p in (False, True) for c in (1, 2, 4, 8, 16)]
+    assert all(bench.measure(c)["error"] is None for c in configs)
+    assert list(bench.built) == [config_key(c) for c in configs[-_Bench.KEEP_BUILT:]], "the last few are kept"
+    kept = bench.built[config_key(configs[3])]
+    again = bench.measure(configs[3])
+    assert again["error"] is None and len(again["costs"]) >= 2
+    assert bench.built[config_key(configs[3])] is kept and list(bench.built)[-1] == config_key(configs[3])
+    assert bench.measure({"vector_chunk": 3})["error"].startswith("build: "), "a failed build is not kept"
+    assert len(bench.built) == _Bench.KEEP_BUILT

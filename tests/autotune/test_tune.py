@@ -24,22 +24,24 @@ def relu_task(tmp_path_factory):
 
 
 def test_tuning_records_every_trial_and_resumes_without_remeasuring(relu_task, tmp_path):
+    # the search alone (confirm=0); test_confirm.py covers how a confirm phase is resumed
     path = tmp_path / "r.jsonl"
     first = tune_task(relu_task, trials=5, tuner="random", records=path, batch_size=3, progress=False,
-                      options=FAST)
+                      options=FAST, confirm=0)
     assert len(first) == 5 and all(r.ok for r in first)
     assert first[0].config == relu_task.defaults(), "the default config is measured first"
     lines = path.read_text().splitlines()
     assert len(lines) == 5
     resumed = tune_task(relu_task, trials=8, tuner="random", records=path, batch_size=3, progress=False,
-                        options=FAST, seed=1, jobs=2)  # two measuring children of the driver's own
+                        options=FAST, seed=1, jobs=2, confirm=0)  # two measuring children of the driver's own
     assert len(resumed) == 8
     assert [r.config for r in resumed[:5]] == [r.config for r in first], "earlier records come first"
     assert path.read_text().splitlines()[:5] == lines, "earlier lines are kept as they were"
     records = load_records(path)
     assert len(records) == 8 and len({config_key(r.config) for r in records}) == 8, "no config measured twice"
     # nothing left to do: no new lines
-    assert len(tune_task(relu_task, trials=8, tuner="random", records=path, progress=False, options=FAST)) == 8
+    assert len(tune_task(relu_task, trials=8, tuner="random", records=path, progress=False, options=FAST,
+                         confirm=0)) == 8
     assert len(load_records(path)) == 8
 
 
@@ -59,12 +61,17 @@ def test_tune_a_model_summarizes_and_plots(tmp_path):
     summary = ember.tune(model, records=records, trials_per_task=3, tuner="grid", batch_size=3, progress=False,
                          plot=plot, options=FAST)
     (task,) = summary.tasks
-    assert len(task.results) == 3 and task.default_s > 0 and task.best_s <= task.default_s
+    assert len(task.results) == 3 and all(r.ok for r in task.results)
     assert len(task.best_so_far()) == 3 and task.best_so_far()[-1] > 0
+    # the confirm phase measured the three configs again, five rounds each, and chose one of them
+    assert len(task.confirmed.results) == 3 and all(len(r.costs) == 5 for r in task.confirmed.results)
+    assert task.chosen in task.confirmed.results and 0 < task.tuned_s <= task.default_s
     table = summary.table()
     assert "Relu 8x64" in table and "default ms" in table and "total (weighted)" in table
+    assert "medians of the confirm phase" in table
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(load_records(records)) == 3
+    lines = load_records(records)
+    assert [r.confirm is not None for r in lines] == [False] * 3 + [True] * 3
 
 
 def test_measurements_run_on_a_local_dask_cluster(relu_task, tmp_path):
@@ -76,4 +83,7 @@ def test_measurements_run_on_a_local_dask_cluster(relu_task, tmp_path):
         results = tune_task(relu_task, trials=4, tuner="random", records=path, batch_size=4, jobs=2,
                             executor=client.get_executor(), progress=False, options=FAST)
     assert len(results) == 4 and all(r.ok for r in results)
-    assert [json.loads(line)["config"] for line in path.read_text().splitlines()] == [r.config for r in results]
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line["config"] for line in lines if "confirm" not in line] == [r.config for r in results]
+    confirmed = [line for line in lines[4:] if line["confirm"]["trials"] == 4 and len(line["cost_s"]) == 5]
+    assert len(confirmed) == len(lines) - 4 == 4, "the confirm phase is measured on the cluster too"
