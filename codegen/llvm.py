@@ -34,6 +34,7 @@ VALUE_TYPES = {**MEMORY_TYPES, "float16": F32, "bool": I1}
 UNSIGNED = {"uint8", "bool"}
 FP_FLAGS = ("contract",)
 MAX_UNROLL = 64  # longer loops marked "unrolled" stay loops
+LOCAL_ALIGNMENT = 64  # bytes: local buffers (packed tiles, accumulators) start on a cache line
 # the pool's dispatch, i32 (ptr body, ptr closure, i64 n, i32 threads), compiled in codegen/parallel.py
 DISPATCH = "ember_parallel_for"
 # i32 global of every module with parallel loops: how many threads they may use (the runtime sets it)
@@ -115,8 +116,10 @@ class KernelEmitter:
             self.stmt(s.body)
         elif isinstance(s, Allocate):
             mem = MEMORY_TYPES[s.buffer.dtype]
-            self.pointers[id(s.buffer)] = self.alloca_builder.alloca(mem, size=s.buffer.size, name=_clean(s.buffer.name))
-            self.pointers[id(s.buffer)].type = PTR  # an opaque pointer, like the kernel's parameters
+            local = self.alloca_builder.alloca(mem, size=s.buffer.size, name=_clean(s.buffer.name))
+            local.align = LOCAL_ALIGNMENT  # whole cache lines: vector loads of a packed tile never straddle two
+            local.type = PTR  # an opaque pointer, like the kernel's parameters
+            self.pointers[id(s.buffer)] = local  # an opaque pointer, like the kernel's parameters
             self.stmt(s.body)
         else:
             raise TypeError(f"cannot emit {s!r}")
@@ -320,9 +323,13 @@ class KernelEmitter:
         if isinstance(e, Load):
             return self.load(e.buffer, self.expr(e.index))
         if isinstance(e, Binary):
-            return self.binary(e.op, e.a.dtype, self.expr(e.a), self.expr(e.b), e.b.dtype)
+            a, b_ = self.expr(e.a), self.expr(e.b)
+            folded = _fold_integers(e.op, a, b_) if e.a.dtype == e.b.dtype and not is_float(e.a.dtype) else None
+            return folded if folded is not None else self.binary(e.op, e.a.dtype, a, b_, e.b.dtype)
         if isinstance(e, Compare):
-            return self.compare(e.op, e.a.dtype, self.expr(e.a), self.expr(e.b))
+            a, b_ = self.expr(e.a), self.expr(e.b)
+            folded = _fold_integers(e.op, a, b_) if e.a.dtype not in UNSIGNED and not is_float(e.a.dtype) else None
+            return folded if folded is not None else self.compare(e.op, e.a.dtype, a, b_)
         if isinstance(e, Not):
             return b.xor(self.expr(e.a), ir.Constant(I1, 1))
         if isinstance(e, Select):
@@ -335,6 +342,8 @@ class KernelEmitter:
 
     def select(self, e: Select) -> ir.Value:
         cond = self.expr(e.cond)
+        if isinstance(cond, ir.Constant) and isinstance(cond.constant, int):  # decided here: emit one side
+            return self.expr(e.a if cond.constant else e.b)
         if not (e.guard and (_may_trap(e.a) or _may_trap(e.b))):
             return self.builder.select(cond, self.expr(e.a), self.expr(e.b))
         # a guarded side that loads may be out of bounds when not taken: branch instead of select
@@ -568,6 +577,33 @@ def _like(shape: ir.Type, t: ir.Type) -> ir.Type:
 
 def _bits(t: ir.Type) -> int:
     return {I1: 1, I8: 8, I16: 16, I32: 32, I64: 64, F16: 16, F32: 32, F64: 64}[t]
+
+
+_INTEGER_FOLDS = {
+    "add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y,
+    "floordiv": lambda x, y: x // y if y else None, "floormod": lambda x, y: x % y if y else None,
+    "min": min, "max": max,
+    "lt": lambda x, y: x < y, "le": lambda x, y: x <= y, "gt": lambda x, y: x > y, "ge": lambda x, y: x >= y,
+    "eq": lambda x, y: x == y, "ne": lambda x, y: x != y,
+}
+
+
+def _fold_integers(op: str, a: ir.Value, b: ir.Value) -> ir.Constant | None:
+    """``a op b`` as a constant when both are signed integer scalar constants (an unrolled loop's
+    index meeting a constant), so that a select on it emits only the side it takes; None otherwise."""
+    fold = _INTEGER_FOLDS.get(op)
+    if fold is None or not all(isinstance(v, ir.Constant) and isinstance(v.type, ir.IntType)
+                               and isinstance(v.constant, int) for v in (a, b)):
+        return None
+    value = fold(a.constant, b.constant)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return ir.Constant(I1, int(value))
+    bits = a.type.width
+    if not -(1 << (bits - 1)) <= value < (1 << (bits - 1)):
+        return None  # would wrap: leave it to LLVM
+    return ir.Constant(a.type, value)
 
 
 def _align(t: ir.Type) -> int:

@@ -282,6 +282,10 @@ class _VectorLoop:
             a = self.expr(e.a)
             return b.xor(a, _const(a.type, 1))
         if isinstance(e, Select):  # guarded selects that load never get here
+            if self.strides(e.cond) == 0:
+                cond = em.expr(e.cond)
+                if isinstance(cond, ir.Constant) and isinstance(cond.constant, int):  # decided: one side
+                    return self.expr(e.a if cond.constant else e.b)
             return b.select(self.expr(e.cond), self.expr(e.a), self.expr(e.b))
         if isinstance(e, Cast):
             return em.cast(self.expr(e.a), e.a.dtype, e.dtype)

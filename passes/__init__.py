@@ -23,9 +23,10 @@ from .fold_constants import FoldConstants
 from .fuse_ops import FuseOps
 from .layout import BlockedLayout
 from .simplify import Simplify
+from .winograd import Winograd
 
 __all__ = [
     "DumpIR", "Instrument", "PrintPasses", "Verify", "PIPELINE", "Pass", "PassContext", "debug_level",
     "get_pass", "pipeline", "register_pass", "registered_passes", "run_passes", "Rewriter",
-    "BlockedLayout", "CSE", "DeadCode", "FoldBatchNorm", "FoldConstants", "FuseOps", "Simplify",
+    "BlockedLayout", "CSE", "DeadCode", "FoldBatchNorm", "FoldConstants", "FuseOps", "Simplify", "Winograd",
 ]

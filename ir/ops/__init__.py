@@ -19,6 +19,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     reduce,
     resize,
     shape,
+    winograd,
 )
 from .registry import (
     REQUIRED,

@@ -23,7 +23,8 @@ bias, activation or residual) is computed from the accumulators as they are
 stored (``Stage.compute_epilogue``).
 
 Knobs: ``tile_m`` x ``tile_n`` (the register tile), ``tile_k`` (the k block),
-``block_m`` / ``block_n`` (panels of A / B per block), ``pack_a``, and
+``block_m`` / ``block_n`` (panels of A / B per block), ``pack_a``, ``pack_b`` (a B
+contiguous along j may be read in place), and
 ``parallel`` (``outer``: the batch or the B blocks; ``panels``: the B panels of
 a block). The defaults come from the target's vector width and register count
 (6 x 16 with AVX2, 6 x 8 with SSE, 14 x 32 with AVX-512), or a tile that divides
@@ -165,8 +166,13 @@ def schedule_gemm(schedule: Schedule, stage: Stage, operands: GemmOperands, targ
         -(-i.extent // d["tile_m"]), A_BLOCK_BYTES // (d["tile_k"] * d["tile_m"] * itemsize))))
     nb, mb = min(nb, -(-j.extent // nr)), min(mb, -(-i.extent // mr))
     pack_a = knobs.choose("pack_a", (True, False), True)
+    # B may be read in place where its rows are contiguous along j (a vector load each)
+    b_contiguous = operands.b_dim == len(operands.b.shape) - 1
+    pack_b = knobs.choose("pack_b", (True, False), True)
+    if not b_contiguous:
+        pack_b = True  # a strided B is always packed (the option is clamped, not refused)
 
-    b_packed = schedule.pack(operands.b, [stage.tensor], operands.b_dim, nr)
+    b_packed = schedule.pack(operands.b, [stage.tensor], operands.b_dim, nr) if pack_b else None
     a_packed = schedule.pack(operands.a, [stage.tensor], operands.a_dim, mr) if pack_a else None
 
     io, ii = stage.split(i, mr)
@@ -188,8 +194,9 @@ def schedule_gemm(schedule: Schedule, stage: Stage, operands: GemmOperands, targ
         parallel_outer(stage)
     elif joi.extent > 1:
         stage.parallel(joi)
-    schedule[b_packed].compute_at(stage, b_at)
-    _vectorize_last(schedule[b_packed])
+    if b_packed is not None:
+        schedule[b_packed].compute_at(stage, b_at)
+        _vectorize_last(schedule[b_packed])
     if a_packed is not None:
         schedule[a_packed].compute_at(stage, ioo)
         _vectorize_last(schedule[a_packed])
