@@ -22,11 +22,12 @@ from .fold_batch_norm import FoldBatchNorm
 from .fold_constants import FoldConstants
 from .fuse_ops import FuseOps
 from .layout import BlockedLayout
+from .pack_weights import PackWeights
 from .simplify import Simplify
 from .winograd import Winograd
 
 __all__ = [
     "DumpIR", "Instrument", "PrintPasses", "Verify", "PIPELINE", "Pass", "PassContext", "debug_level",
     "get_pass", "pipeline", "register_pass", "registered_passes", "run_passes", "Rewriter",
-    "BlockedLayout", "CSE", "DeadCode", "FoldBatchNorm", "FoldConstants", "FuseOps", "Simplify", "Winograd",
+    "BlockedLayout", "CSE", "DeadCode", "FoldBatchNorm", "FoldConstants", "FuseOps", "PackWeights", "Simplify", "Winograd",
 ]

@@ -102,6 +102,7 @@ PIPELINE: list[tuple[str, int]] = [
     ("dead_code", 1),        # drop what the passes above left unused
     ("layout", 3),           # 2-D convolutions in the blocked layout NCHW[x]c of the target's vector width
     ("winograd", 3),         # 3x3 stride-1 convolutions as Winograd transforms around a batched matmul
+    ("pack_weights", 3),     # constant matmul weights packed in the kernel's panels, once
     ("fuse_ops", 3),         # group epilogues with their conv/matmul/reduction into one kernel
 ]
 

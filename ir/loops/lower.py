@@ -318,7 +318,11 @@ class _Lowering:
         cond = simplify(logical_and(*in_bounds), tile_ranges) if in_bounds else None
         if cond is not None and not (isinstance(cond, Const) and cond.value):
             body = If(cond, body)
-        for ax, r, extent in reversed(list(zip(op.axes, offsets, tile.shape))):
+        loops = {id(ax): (r, extent) for ax, r, extent in zip(op.axes, offsets, tile.shape)}
+        # the stage's own loop order when it only reordered its axes (a tile has no splits)
+        order = stage.leaf if sorted(map(id, stage.leaf)) == sorted(loops) else op.axes
+        for ax in reversed(order):
+            r, extent = loops[id(ax)]
             body = For(r, extent, body, stage.annotations.get(ax, "serial"))
         return body
 

@@ -13,6 +13,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     fused,
     layout,
     matmul,
+    matmul_packed,
     norm,
     pool,
     pool_blocked,

@@ -158,15 +158,24 @@ def schedule_conv_blocked(outputs: list[Tensor], target, knobs=None) -> Schedule
         oo_outer, oo_inner = stage.split(oo, tile_oc)
         ow_outer, ow_inner = stage.split(ow, tile_ow)
         reductions = list(stage.op.reduce_axes)
+        blocks = []  # input-channel blocks outside the rows (their partial sums kept in the output)
         if len(reductions) == 4:
             order = knobs.choose("order", ["ic_kh_kw", "kh_kw_ic"], default="ic_kh_kw")
             io, kh, kw, ii = reductions
+            in_blocks = knobs.split("ic_block", io.extent, default=io.extent)
+            if in_blocks < io.extent:
+                io_outer, io = stage.split(io, in_blocks)
+                blocks = [io_outer]
             reductions = [io, kh, kw, ii] if order == "ic_kh_kw" else [kh, kw, io, ii]
         outer = knobs.choose("outer", ["oc", "oh"], default=_default_outer(stage, default_oc))
         rows_order = [n, oo_outer, oh] if outer == "oc" else [n, oh, oo_outer]
-        stage.reorder(*rows_order, ow_outer, *reductions, ow_inner, oo_inner, oi)
-        rows = stage.fuse(stage.fuse(*rows_order[:2]), rows_order[2])
-        stage.parallel(rows)
+        if blocks:  # the channel blocks sweep the rows of one block of output channels
+            stage.reorder(n, oo_outer, *blocks, oh, ow_outer, *reductions, ow_inner, oo_inner, oi)
+            stage.parallel(stage.fuse(n, oo_outer))
+        else:
+            stage.reorder(*rows_order, ow_outer, *reductions, ow_inner, oo_inner, oi)
+            rows = stage.fuse(stage.fuse(*rows_order[:2]), rows_order[2])
+            stage.parallel(rows)
         if knobs.choose("unroll_ic", [False, True], default=False) and len(reductions) == 4:
             stage.unroll(reductions[-1])
         stage.unroll(oo_inner)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..loops.expr import Var
+from ..loops.expr import Binary, Const, Var
 from ..loops.knobs import Knobs
 from ..loops.schedule import Schedule, Stage
 from ..loops.tensor import Reduce, Tensor, TensorRead, walk
@@ -51,6 +51,8 @@ A_BLOCK_BYTES = 24 * 1024
 DEFAULT_TILE_K = 256
 # rows of the product below which each element of B is used too few times to be worth packing
 MIN_ROWS = 4
+# panels of B (default register tiles across j) from which A is packed by default
+PACK_A_MIN_PANELS = 4
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,8 @@ class GemmOperands:
     a: Tensor
     a_dim: int  # the dim of A indexed by the row axis i
     b: Tensor
-    b_dim: int  # the dim of B indexed by the column axis j
+    b_dim: int  # the dim of B indexed by the column axis j (its panel dim when B is packed)
+    b_panel: int = 0  # B already packed in panels of this many columns (read at [j // p, .., j % p]), or 0
 
 
 def gemm_operands(stage: Stage) -> GemmOperands | None:
@@ -89,16 +92,36 @@ def gemm_operands(stage: Stage) -> GemmOperands | None:
         dims = [d for d, index in enumerate(read.indices) if index is var]
         return dims[0] if len(dims) == 1 else None
 
+    def panel_of(read: TensorRead, var: Var) -> tuple[int, int] | None:
+        """(panel dim, panel width) when ``read`` is of a tensor packed in panels along ``var``:
+        indexed by ``var // p`` in one dim and ``var % p`` in the last, nowhere else."""
+        *_, last = read.indices
+        width = _int_operand(last, "floormod", var)
+        dims = [d for d, index in enumerate(read.indices[:-1]) if _int_operand(index, "floordiv", var) == width]
+        others = [index for d, index in enumerate(read.indices[:-1]) if d not in dims]
+        if width is None or len(dims) != 1 or any(e is var for index in others for e in walk(index)):
+            return None
+        return dims[0], width
+
     def uses(read: TensorRead, var: Var) -> bool:
         return any(e is var for index in read.indices for e in walk(index))
 
     for a, b in (reads, reads[::-1]):
-        a_dim, b_dim = dim_of(a, i), dim_of(b, j)
+        a_dim, b_dim, b_panel = dim_of(a, i), dim_of(b, j), 0
+        if b_dim is None and panel_of(b, j) is not None:
+            b_dim, b_panel = panel_of(b, j)
         if (a_dim is not None and b_dim is not None and not uses(a, j) and not uses(b, i)
                 and dim_of(a, k) is not None and dim_of(b, k) is not None):
             if a.tensor is b.tensor:
                 return None  # one tensor read twice: packing it would redirect both reads
-            return GemmOperands(a.tensor, a_dim, b.tensor, b_dim)
+            return GemmOperands(a.tensor, a_dim, b.tensor, b_dim, b_panel)
+    return None
+
+
+def _int_operand(index, op: str, var: Var) -> int | None:
+    """``c`` when ``index`` is ``var <op> c`` with a constant ``c``, else None."""
+    if isinstance(index, Binary) and index.op == op and index.a is var and isinstance(index.b, Const):
+        return int(index.b.value)
     return None
 
 
@@ -139,6 +162,12 @@ def _register_tile(target, dtype: str, rows_extent: int | None = None, cols_exte
     return min(widest[0], rows_extent), min(widest[1], cols_extent)
 
 
+def _rows_for(target, vectors: int, rows_extent: int) -> int:
+    """The most rows of a register tile ``vectors`` wide (accumulators, B's vectors and A's broadcast)."""
+    registers = 32 if _vector_bits(target) >= 512 else 16
+    return max(1, min(rows_extent, (registers - vectors - 1) // max(1, vectors)))
+
+
 def schedule_gemm(schedule: Schedule, stage: Stage, operands: GemmOperands, target, knobs: Knobs) -> None:
     """Block, pack and register-tile the matrix-product ``stage`` (see the module docstring)."""
     *batch, i, j = stage.op.axes
@@ -148,8 +177,14 @@ def schedule_gemm(schedule: Schedule, stage: Stage, operands: GemmOperands, targ
     mr_widest, _ = _register_tile(target, stage.op.body.dtype)
     mr_default, nr_default = _register_tile(target, stage.op.body.dtype, i.extent, j.extent)
 
+    if operands.b_panel:  # B comes packed: its panels are the register tile's columns
+        nr_options = [operands.b_panel]
+        if nr_default != operands.b_panel:
+            mr_default = _rows_for(target, -(-operands.b_panel // lanes), i.extent)
+        nr_default = operands.b_panel
+    else:
+        nr_options = sorted({min(n * lanes, j.extent) for n in (1, 2, 3, 4)})
     mr = knobs.choose("tile_m", range(1, min(i.extent, 2 * mr_widest) + 1), mr_default)
-    nr_options = sorted({min(n * lanes, j.extent) for n in (1, 2, 3, 4)})
     nr = knobs.choose("tile_n", nr_options, nr_default)
     kc = knobs.split("tile_k", k.extent, _blocks(k.extent, DEFAULT_TILE_K))  # equal blocks: no ragged last one
     # threads share the outermost loop: the batch, or else the blocks of B (an even number of them)
@@ -165,11 +200,12 @@ def schedule_gemm(schedule: Schedule, stage: Stage, operands: GemmOperands, targ
     mb = knobs.choose("block_m", m_options, _at_most(m_options, _blocks(
         -(-i.extent // d["tile_m"]), A_BLOCK_BYTES // (d["tile_k"] * d["tile_m"] * itemsize))))
     nb, mb = min(nb, -(-j.extent // nr)), min(mb, -(-i.extent // mr))
-    pack_a = knobs.choose("pack_a", (True, False), True)
+    # A packed pays when many panels of B reuse it; for a few, reading A in place is faster
+    pack_a = knobs.choose("pack_a", (True, False), j.extent > PACK_A_MIN_PANELS * nr_default)
     # B may be read in place where its rows are contiguous along j (a vector load each)
     b_contiguous = operands.b_dim == len(operands.b.shape) - 1
-    pack_b = knobs.choose("pack_b", (True, False), True)
-    if not b_contiguous:
+    pack_b = knobs.choose("pack_b", (True, False), True) if not operands.b_panel else False
+    if not b_contiguous and not operands.b_panel:
         pack_b = True  # a strided B is always packed (the option is clamped, not refused)
 
     b_packed = schedule.pack(operands.b, [stage.tensor], operands.b_dim, nr) if pack_b else None
@@ -196,10 +232,10 @@ def schedule_gemm(schedule: Schedule, stage: Stage, operands: GemmOperands, targ
         stage.parallel(joi)
     if b_packed is not None:
         schedule[b_packed].compute_at(stage, b_at)
-        _vectorize_last(schedule[b_packed])
+        _copy_loops(schedule[b_packed], along_panel=operands.b_dim == operands.b.ndim - 1)
     if a_packed is not None:
         schedule[a_packed].compute_at(stage, ioo)
-        _vectorize_last(schedule[a_packed])
+        _copy_loops(schedule[a_packed], along_panel=operands.a_dim == operands.a.ndim - 1)
 
 
 def _blocks(panels: int, cap: int, even: bool = False) -> int:
@@ -224,9 +260,16 @@ def _at_most(options: list[int], value: int) -> int:
     return max(o for o in options if o <= max(value, options[0]))
 
 
-def _vectorize_last(stage: Stage) -> None:
-    """Vectorize a packing stage along its panel elements (stride 1 in the packed tile)."""
-    stage.vectorize(stage.leaf[-1])
+def _copy_loops(stage: Stage, along_panel: bool) -> None:
+    """Loop a packing stage along memory: vectorized along the panel elements when they are
+    contiguous in the source too (a row of B), else with the source's contiguous dim innermost
+    and scalar (a row of A read in order, written at the panel's stride: a vector across the
+    panel would be a gather of one element per row)."""
+    if along_panel:
+        stage.vectorize(stage.leaf[-1])
+    else:
+        *outer, contiguous, element = stage.leaf
+        stage.reorder(*outer, element, contiguous)
 
 
 __all__ = ["GemmOperands", "gemm_operands", "schedule_gemm"]

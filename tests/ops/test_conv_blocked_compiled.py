@@ -101,10 +101,11 @@ def test_conv_nchwc_compiled(case, target):
 
 
 @pytest.mark.parametrize("config", [{"tile_ow": 4, "order": "kh_kw_ic", "unroll_ic": True}, {"tile_ow": 8, "tile_oc": 2},
-                                    {"tile_ow": 5, "tile_oc": 2, "outer": "oh"}, {"tile_ow": 2, "outer": "oc"}])
+                                    {"tile_ow": 5, "tile_oc": 2, "outer": "oh"}, {"tile_ow": 2, "outer": "oc"},
+                                    {"ic_block": 1, "tile_ow": 5}])
 def test_conv_nchwc_other_schedules(config):
     """Non-default knobs (a ragged ow tile, the other reduction order, unrolled channels, rows along
-    the output height first) compute the same."""
+    the output height first, input channels in blocks summed in the output) compute the same."""
     from ember.codegen.run import compile_kernel
     from ember.codegen.target import Target
     from ember.runtime.build import lower_node
@@ -117,7 +118,7 @@ def test_conv_nchwc_other_schedules(config):
     (expected,) = ReferenceModule(graph).run({"x": xb})
     knobs = Knobs(config)
     kernel = lower_node(graph.nodes[0], Target.host(), "conv", knobs)
-    assert {"tile_ow", "order", "unroll_ic", "tile_oc", "outer"} <= set(knobs.space)
+    assert {"tile_ow", "order", "unroll_ic", "tile_oc", "outer", "ic_block"} <= set(knobs.space)
     (actual,) = compile_kernel(kernel)(xb, graph.nodes[0].inputs[1].data)
     assert_same(actual, expected, **TOL)
 

@@ -53,7 +53,7 @@ def allocations(stmt):
 def test_default_register_tile_follows_the_vector_width(target, tile):
     kernel, knobs = product_kernel("ik,kj->ij", [(84, 32), (32, 64)], target)
     assert (knobs.defaults["tile_m"], knobs.defaults["tile_n"]) == tile
-    assert {"tile_m", "tile_n", "tile_k", "block_m", "block_n", "pack_a", "parallel"} <= set(knobs.space)
+    assert {"tile_m", "tile_n", "tile_k", "block_m", "block_n", "pack_a", "pack_b", "parallel"} <= set(knobs.space)
     (acc,) = [b for b in allocations(kernel.body) if b.name.endswith(".acc")]
     assert acc.shape == tile
 
@@ -81,7 +81,8 @@ def test_default_register_tile_divides_the_product_when_one_can(target, rows, co
 ])
 def test_products_match_numpy_for_default_and_other_configs(target, equation, shapes):
     _, knobs = check(equation, shapes, target)
-    others = [{"pack_a": False}, {"parallel": "panels", "tile_m": 1}, {"tile_k": knobs.space["tile_k"][1]},
+    others = [{"pack_a": False}, {"pack_a": True, "pack_b": False}, {"parallel": "panels", "tile_m": 1},
+              {"tile_k": knobs.space["tile_k"][1]},
               {"tile_n": knobs.space["tile_n"][-1], "block_m": 1, "block_n": 1}]
     for config in others:
         check(equation, shapes, target, config)
