@@ -12,15 +12,16 @@ F(2x2, 3x3) needs 16 products per 2x2 output tile and channel pair instead of
 36, and the products run on the packed matrix-product kernel; the transforms
 add a pass over a 4x larger copy of the input and of the output. The rewrite
 applies where that pays: a float32 ConvNCHWc (group 1, 3x3 kernel, stride and
-dilation 1, constant weights) with at least ``min_channels`` input and output channels (below that the
-products are too short for the packed kernel) and ``min_tiles`` output tiles: the
-transformed weights are 16/9 the size of the plain ones and each is used once per tile,
-so with few tiles (ResNet's 7x7 stage: 16) the product streams weights more than it
-computes, and the direct kernel is faster. Partial tiles at odd sizes are computed and
-their extra outputs dropped. The weights are transformed
-here, once. The ops are :mod:`ember.ir.ops.winograd`; the pass runs after
-``layout`` (which makes the ConvNCHWc) and before ``fuse_ops`` (which joins the
-conv's epilogue to WinogradOutput).
+dilation 1, constant weights) with at least ``min_channels`` input and output
+channels (below that the products are too short for the packed kernel) and at
+least ``min_tiles`` output tiles: the transformed weights are 16/9 the size of
+the plain ones and each is used once per tile (``pack_weights`` packs them at
+compile time), so with very few tiles the product streams weights more than it
+computes. Partial tiles at odd sizes (ResNet's 7x7 stage: 16 tiles for 49
+outputs) are computed and their extra outputs dropped. The weights are
+transformed here, once. The ops are :mod:`ember.ir.ops.winograd`; the pass runs
+after ``layout`` (which makes the ConvNCHWc) and before ``fuse_ops`` (which
+joins the conv's epilogue to WinogradOutput).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class Winograd(Pass):
     name: ClassVar[str] = "winograd"
     tile: int = TILE
     min_channels: int = 16
-    min_tiles: int = 32
+    min_tiles: int = 16
 
     def run(self, graph: Graph) -> Graph:
         with Rewriter(graph) as rw:
