@@ -11,7 +11,8 @@
 ``w`` is ``[C/o, 1, kh, kw, 1, o]`` and ``i == o``). The reference unpacks
 to NCHW, runs :mod:`.conv`'s reference and packs the result again.
 
-The compute reads a zero-padded copy of the input (its own stage) and
+The compute reads a zero-padded copy of the input (its own stage; for a strided
+1x1 kernel, a copy of just the positions read, so its reductions run as at stride 1) and
 accumulates ``y[n, oo, oh, ow, oi] += x[n, io, oh*sh + kh*dh, ow*sw + kw*dw, ii] *
 w[oo, io, kh, kw, ii, oi]`` over ``io, kh, kw, ii``; a last stage adds the
 bias (in a fused kernel, with the epilogue after it). The schedule keeps a
@@ -90,6 +91,13 @@ def _compute(inputs: list[Tensor], attrs: dict, outputs: list[TensorType]) -> li
         padded = pad_blocked(x, (top, left), (height + top + bottom, width + left + right), 0.0, "padded")
     else:
         padded = x
+    if w.shape[2:4] == (1, 1) and (sh, sw) != (1, 1):
+        # a strided 1x1 conv reads every sh-th row and sw-th column: gather them first (a copy of
+        # the output's size), so the reductions read neighbouring positions as a stride-1 conv does
+        source = padded
+        padded = compute((*x.shape[:2], *outputs[0].shape[2:4], x.shape[4]),
+                         lambda n, c, h, v, j: source[n, c, h * sh, v * sw, j], "subsampled")
+        sh = sw = 1
     kh, kw = reduce_axis(w.shape[2], "kh"), reduce_axis(w.shape[3], "kw")
     depthwise = attrs["group"] > 1
 

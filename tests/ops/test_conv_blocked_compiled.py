@@ -100,6 +100,18 @@ def test_conv_nchwc_compiled(case, target):
     check_compiled_graph(graph, xb, targets=[target])
 
 
+@pytest.mark.parametrize("strides, pads", [([2, 2], [0, 0, 0, 0]), ([2, 1], [0, 0, 0, 0]), ([3, 2], [1, 0, 1, 1])])
+@pytest.mark.parametrize("target", COMPILE_TARGETS)
+def test_strided_1x1_conv_reads_a_subsampled_copy(strides, pads, target):
+    """A strided 1x1 kernel first gathers the positions it reads (with any padding) into a copy."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, (2, 8, 9, 7)).astype(np.float32)
+    w = rng.uniform(-1, 1, (8, 8, 1, 1)).astype(np.float32)
+    attrs = {"pads": pads, "strides": strides, "dilations": [1, 1], "group": 1}
+    graph, xb = blocked_graph(x, w, rng.uniform(-1, 1, 8).astype(np.float32), attrs, 4, 4)
+    check_compiled_graph(graph, xb, targets=[target])
+
+
 @pytest.mark.parametrize("config", [{"tile_ow": 4, "order": "kh_kw_ic", "unroll_ic": True}, {"tile_ow": 8, "tile_oc": 2},
                                     {"tile_ow": 5, "tile_oc": 2, "outer": "oh"}, {"tile_ow": 2, "outer": "oc"},
                                     {"ic_block": 1, "tile_ow": 5}])
