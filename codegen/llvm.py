@@ -10,6 +10,8 @@ division never traps: division by zero gives 0, as numpy does.
 
 from __future__ import annotations
 
+from typing import Any
+
 import copy
 import math
 
@@ -78,6 +80,9 @@ class KernelEmitter:
         self.pointers: dict[int, ir.Value] = {id(b): a for b, a in zip(kernel.params, self.function.args)}
         self.vars: dict[int, ir.Value] = {}
         self.outline = True  # False inside an outlined loop body: parallel loops there run serially
+        # id(vectorized For) -> its lanes and stride analysis, made once however often it is emitted
+        # (an unrolled loop around it emits it once per iteration)
+        self.vector_plans: dict[int, Any] = {}
         self.outlined: list[ir.Function] = []
         self._begin(self.function)
 

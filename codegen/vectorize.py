@@ -54,10 +54,12 @@ MAX_STRAIGHT_CHUNKS = 4
 
 def vectorize_loop(emitter: KernelEmitter, s: For) -> bool:
     """Emit ``s`` (``kind == "vectorized"``) as vector code; False (nothing emitted) when it does not qualify."""
-    lanes = _lanes(emitter, s)
+    if id(s) not in emitter.vector_plans:
+        emitter.vector_plans[id(s)] = (_lanes(emitter, s), _Strides(s.var))
+    lanes, strides = emitter.vector_plans[id(s)]
     if lanes is None:
         return False
-    _VectorLoop(emitter, s, lanes).emit()
+    _VectorLoop(emitter, s, lanes, strides).emit()
     return True
 
 
@@ -161,11 +163,11 @@ class _Strides:
 
 
 class _VectorLoop:
-    def __init__(self, emitter: KernelEmitter, s: For, lanes: int):
+    def __init__(self, emitter: KernelEmitter, s: For, lanes: int, strides: _Strides):
         self.em = emitter
         self.s = s
         self.lanes = lanes
-        self.strides = _Strides(s.var)
+        self.strides = strides
         self.vectors: dict[int, ir.Value] = {}  # let-bound variables that vary across lanes
 
     @property

@@ -50,6 +50,22 @@ MATRICES: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {
                   [0, 1, 1, 0],
                   [0, -1, 1, 0],
                   [0, 1, 0, -1]], dtype=np.float64)),
+    4: (np.array([[1, 1, 1, 1, 1, 0],
+                  [0, 1, -1, 2, -2, 0],
+                  [0, 1, 1, 4, 4, 0],
+                  [0, 1, -1, 8, -8, 1]], dtype=np.float64),
+        np.array([[1 / 4, 0, 0],
+                  [-1 / 6, -1 / 6, -1 / 6],
+                  [-1 / 6, 1 / 6, -1 / 6],
+                  [1 / 24, 1 / 12, 1 / 6],
+                  [1 / 24, -1 / 12, 1 / 6],
+                  [0, 0, 1]], dtype=np.float64),
+        np.array([[4, 0, -5, 0, 1, 0],
+                  [0, -4, -4, 1, 1, 0],
+                  [0, 4, -4, -1, 1, 0],
+                  [0, -2, -1, 2, 1, 0],
+                  [0, 2, -1, -2, 1, 0],
+                  [0, 4, 0, -5, 0, 1]], dtype=np.float64)),
 }
 
 
@@ -85,12 +101,14 @@ def transform(rows: np.ndarray, cols: np.ndarray, read: Callable[[int, int], Exp
     return total
 
 
-def choose(index: Expr, variants: list[Expr]) -> Expr:
-    """``variants[index]`` as a chain of selects (folded away where ``index`` is a constant)."""
-    chosen = variants[-1]
-    for k in range(len(variants) - 2, -1, -1):
-        chosen = select(index.eq(k), variants[k], chosen)
-    return chosen
+def choose(index: Expr, variants: list[Expr], first: int = 0) -> Expr:
+    """``variants[index - first]`` as a balanced tree of selects (folded away where ``index`` is a
+    constant; the tree keeps the expression shallow for hundreds of variants)."""
+    if len(variants) == 1:
+        return variants[0]
+    middle = len(variants) // 2
+    return select(index < first + middle, choose(index, variants[:middle], first),
+                  choose(index, variants[middle:], first + middle))
 
 
 def _tiles(size: tuple[int, int], tile: int) -> tuple[int, int]:

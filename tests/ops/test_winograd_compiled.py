@@ -35,21 +35,23 @@ def run_op(op: str, arrays: list[np.ndarray], attrs: dict) -> np.ndarray:
 
 @st.composite
 def winograd_convs(draw):
-    """(x NCHW, w KCHW, bias or None, pads, block) of a 3x3 stride-1 conv (odd sizes: partial tiles)."""
+    """(x NCHW, w KCHW, bias or None, pads, block, tile) of a 3x3 stride-1 conv (sizes the tile does
+    not divide: partial tiles)."""
     block = draw(st.sampled_from([4, 8]))
+    tile = draw(st.sampled_from([2, 4]))
     channels = draw(st.integers(1, 3)) * block
     out_channels = draw(st.integers(1, 2)) * block
     pads = [draw(st.integers(0, 1)) for _ in range(4)]
-    out_size = [draw(st.integers(1, 8)) for _ in range(2)]
+    out_size = [draw(st.integers(1, 9)) for _ in range(2)]
     spatial = [out_size[0] + 2 - pads[0] - pads[2], out_size[1] + 2 - pads[1] - pads[3]]
     rng = np.random.default_rng(draw(st.integers(0, 2**31)))
     x = rng.uniform(-1, 1, (draw(st.integers(1, 2)), channels, *spatial)).astype(np.float32)
     w = rng.uniform(-1, 1, (out_channels, channels, 3, 3)).astype(np.float32)
     bias = rng.uniform(-1, 1, out_channels).astype(np.float32) if draw(st.booleans()) else None
-    return x, w, bias, pads, block
+    return x, w, bias, pads, block, tile
 
 
-def winograd_pieces(x, w, bias, pads, block):
+def winograd_pieces(x, w, bias, pads, block, tile):
     """The blocked input, the transforms' attributes, and the conv's expected blocked output."""
     attrs = {"pads": pads, "strides": [1, 1], "dilations": [1, 1], "group": 1, "kernel_shape": [3, 3]}
     expected = run_op("Conv", [x, w] + ([bias] if bias is not None else []), attrs)
@@ -59,12 +61,12 @@ def winograd_pieces(x, w, bias, pads, block):
 @SETTINGS
 @given(winograd_convs())
 def test_the_three_ops_compute_the_convolution(case):
-    x, w, bias, pads, block = case
-    xb, size, expected = winograd_pieces(x, w, bias, pads, block)
-    v = run_op("WinogradInput", [xb], {"pads": pads, "tile": 2})
-    product = np.matmul(v, transform_weight(w, 2))
+    x, w, bias, pads, block, tile = case
+    xb, size, expected = winograd_pieces(*case)
+    v = run_op("WinogradInput", [xb], {"pads": pads, "tile": tile})
+    product = np.matmul(v, transform_weight(w, tile))
     inputs = [product] + ([bias.reshape(-1, block)] if bias is not None else [])
-    y = run_op("WinogradOutput", inputs, {"size": size, "tile": 2, "block": block})
+    y = run_op("WinogradOutput", inputs, {"size": size, "tile": tile, "block": block})
     assert_same(y, expected, what="Winograd composition", **TOL)
 
 
@@ -85,24 +87,26 @@ def check_compiled(graph: Graph, x: np.ndarray) -> None:
 @SETTINGS
 @given(winograd_convs())
 def test_input_transform_compiled(case):
-    x, w, bias, pads, block = case
-    xb, _, _ = winograd_pieces(x, w, bias, pads, block)
-    check_compiled(one_node("WinogradInput", xb, [], {"pads": pads, "tile": 2}), xb)
+    x, w, bias, pads, block, tile = case
+    xb, _, _ = winograd_pieces(*case)
+    check_compiled(one_node("WinogradInput", xb, [], {"pads": pads, "tile": tile}), xb)
 
 
 @SETTINGS
 @given(winograd_convs())
 def test_output_transform_compiled(case):
-    x, w, bias, pads, block = case
-    xb, size, _ = winograd_pieces(x, w, bias, pads, block)
-    product = np.matmul(run_op("WinogradInput", [xb], {"pads": pads, "tile": 2}), transform_weight(w, 2))
+    x, w, bias, pads, block, tile = case
+    xb, size, _ = winograd_pieces(*case)
+    product = np.matmul(run_op("WinogradInput", [xb], {"pads": pads, "tile": tile}), transform_weight(w, tile))
     constants = [bias.reshape(-1, block)] if bias is not None else []
-    check_compiled(one_node("WinogradOutput", product, constants, {"size": size, "tile": 2, "block": block}), product)
+    check_compiled(one_node("WinogradOutput", product, constants, {"size": size, "tile": tile, "block": block}),
+                   product)
 
 
 @pytest.mark.parametrize("op, shape, attrs, reason", [
     ("WinogradInput", (1, 2, 2, 6, 4), {"pads": [0, 0, 0, 0], "tile": 2}, "must be positive"),
     ("WinogradInput", (1, 2, 6, 6, 4), {"pads": [0, 0, 0, 0], "tile": 3}, "tile 3 is not supported"),
+    ("WinogradOutput", (36, 4, 8), {"size": [4, 4], "tile": 2, "block": 4}, "M must be"),
     ("WinogradOutput", (9, 4, 8), {"size": [4, 4], "tile": 2, "block": 4}, "M must be"),
     ("WinogradOutput", (16, 3, 8), {"size": [4, 4], "tile": 2, "block": 4}, "whole number"),
 ])

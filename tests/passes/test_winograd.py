@@ -75,6 +75,16 @@ def test_thresholds_are_options():
     assert "WinogradInput" in [n.op for n in after.nodes]
 
 
+def test_large_planes_take_the_large_tile_when_asked():
+    before = conv_graph(size=(8, 9))
+    after = rewritten(conv_graph(size=(8, 9)), large_from=8)
+    v, product, y = after.nodes[1:4]
+    assert v.attrs["tile"] == y.attrs["tile"] == 4 and v.outputs[0].type.shape == (36, 2 * 3, 16)
+    assert product.inputs[1].type.shape == (36, 16, 16)
+    assert_same_values(before, after)
+    assert rewritten(conv_graph(size=(8, 9)), large_from=10).nodes[1].attrs["tile"] == 2
+
+
 def test_convs_sharing_a_weight_share_its_transform():
     graph = conv_graph()
     (y,) = graph.outputs
