@@ -40,3 +40,11 @@ def check_rewrite(passes: Pass | Sequence[Pass], before: str, after: str | None 
     for got, want in zip(ReferenceModule(result).run(feeds), reference.run(feeds)):
         np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
     return result
+
+
+def assert_same_values(before: Graph, after: Graph, *, rtol: float, atol: float, seed: int = 0) -> None:
+    """``after`` computes what ``before`` computes on random inputs, within the tolerances."""
+    reference = ReferenceModule(before)
+    feeds = reference.random_feeds(seed)
+    for got, want in zip(ReferenceModule(after).run(feeds), reference.run(feeds)):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
