@@ -135,6 +135,22 @@ def test_conv_nchwc_other_schedules(config):
     assert_same(actual, expected, **TOL)
 
 
+@pytest.mark.parametrize("registers", [16, 32])
+@pytest.mark.parametrize("width", [1, 3, 7, 13, 14, 28, 56, 112])
+def test_shared_input_tile_loads_least_per_multiply_add(width, registers):
+    """With one broadcast input for every channel block, the default is the dividing tile with the
+    fewest loads per multiply-add among those of at least 8 sums (when one has that many)."""
+    tile_oc, tile_ow = default_register_tile([1, 2, 4], width, 1, registers, shared_input=True)
+    assert tile_oc * (tile_ow + 1) + 1 <= registers
+    enough = [(oc, ow) for oc in (1, 2, 4) for ow in range(1, min(width, 32) + 1)
+              if width % ow == 0 and oc * (ow + 1) + 1 <= registers and oc * ow >= 8]
+    if enough:
+        assert width % tile_ow == 0 and tile_oc * tile_ow >= 8
+        assert (tile_oc + tile_ow) / (tile_oc * tile_ow) == min((oc + ow) / (oc * ow) for oc, ow in enough)
+    else:
+        assert (tile_oc, tile_ow) == default_register_tile([1, 2, 4], width, 1, registers)
+
+
 @pytest.mark.parametrize("registers, lanes", [(16, 4), (16, 8), (32, 16)])
 @pytest.mark.parametrize("width", [1, 3, 7, 13, 14, 17, 56, 112])
 def test_default_register_tile_fits_the_registers(width, registers, lanes):
