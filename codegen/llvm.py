@@ -10,10 +10,9 @@ division never traps: division by zero gives 0, as numpy does.
 
 from __future__ import annotations
 
-from typing import Any
-
 import copy
 import math
+from typing import Any
 
 import llvmlite.ir as ir
 
@@ -347,8 +346,9 @@ class KernelEmitter:
 
     def select(self, e: Select) -> ir.Value:
         cond = self.expr(e.cond)
-        if isinstance(cond, ir.Constant) and isinstance(cond.constant, int):  # decided here: emit one side
-            return self.expr(e.a if cond.constant else e.b)
+        taken = decided(cond)
+        if taken is not None:  # emit only the side it takes
+            return self.expr(e.a if taken else e.b)
         if not (e.guard and (_may_trap(e.a) or _may_trap(e.b))):
             return self.builder.select(cond, self.expr(e.a), self.expr(e.b))
         # a guarded side that loads may be out of bounds when not taken: branch instead of select
@@ -591,6 +591,13 @@ _INTEGER_FOLDS = {
     "lt": lambda x, y: x < y, "le": lambda x, y: x <= y, "gt": lambda x, y: x > y, "ge": lambda x, y: x >= y,
     "eq": lambda x, y: x == y, "ne": lambda x, y: x != y,
 }
+
+
+def decided(cond: ir.Value) -> bool | None:
+    """The value of a condition known while emitting (a folded constant), else None."""
+    if isinstance(cond, ir.Constant) and isinstance(cond.constant, int):
+        return bool(cond.constant)
+    return None
 
 
 def _fold_integers(op: str, a: ir.Value, b: ir.Value) -> ir.Constant | None:

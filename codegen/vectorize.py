@@ -43,6 +43,7 @@ from .llvm import (
     _clean,
     _const,
     _may_trap,
+    decided,
 )
 from .vecmath import has_inline_form
 
@@ -284,10 +285,9 @@ class _VectorLoop:
             a = self.expr(e.a)
             return b.xor(a, _const(a.type, 1))
         if isinstance(e, Select):  # guarded selects that load never get here
-            if self.strides(e.cond) == 0:
-                cond = em.expr(e.cond)
-                if isinstance(cond, ir.Constant) and isinstance(cond.constant, int):  # decided: one side
-                    return self.expr(e.a if cond.constant else e.b)
+            taken = decided(em.expr(e.cond)) if self.strides(e.cond) == 0 else None
+            if taken is not None:  # emit only the side it takes
+                return self.expr(e.a if taken else e.b)
             return b.select(self.expr(e.cond), self.expr(e.a), self.expr(e.b))
         if isinstance(e, Cast):
             return em.cast(self.expr(e.a), e.a.dtype, e.dtype)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ember.ir import Graph, Node, Value
-from ember.ir.ops.gemm_schedule import MIN_ROWS, _register_tile
+from ember.ir.ops.gemm_schedule import MIN_ROWS, register_tile
 from ember.ir.ops.matmul_packed import pack_gemm_weight
 
 from .pass_manager import Pass, register_pass
@@ -63,7 +63,7 @@ class PackWeights(Pass):
                     continue
                 a, b = node.inputs
                 rows, columns = a.type.shape[-2], b.type.shape[-1]
-                _, panel = _register_tile(self.target, a.type.dtype, rows, columns)
+                _, panel = register_tile(self.target, a.type.dtype, rows, columns)
                 key = (id(b), panel)
                 if key not in packed:
                     packed[key] = rw.constant(pack_gemm_weight(b.data, panel), hint=f"{b.name}.packed")

@@ -140,12 +140,16 @@ def schedule_conv_blocked(outputs: list[Tensor], target, knobs=None) -> Schedule
     kernel the residual add and activation) is applied to the tile as it is
     stored; each step loads one weight vector per channel block and
     broadcasts one input value per output position, used by the channel
-    blocks at once (so only one broadcast is live). The default tile is the
-    largest that fits the registers (:func:`default_register_tile`), the
-    default row order the one moving fewer bytes (:func:`_default_outer`).
+    blocks at once (so only one broadcast is live). The default tile loads the
+    fewest values per multiply-add among those that fit the registers
+    (:func:`default_register_tile`), the default row order is the one moving
+    fewer bytes (:func:`_default_outer`), and ``ii`` is unrolled.
     The rows are the parallel loop: many of them at every stage (output rows
-    times channel blocks), so threads share them evenly. The padding copy
-    loops over its elements (parallel outer axis, vectorized channels).
+    times channel blocks), so threads share them evenly. With knob "ic_block"
+    below the channel blocks, ``io`` splits and its outer part runs outside the
+    rows (parallel n.oo.o, then io.o, then oh; "outer" has no effect), the partial
+    sums kept in the output. The padding (or strided 1x1 gathering) copy loops
+    over its elements (parallel outer axis, vectorized channels).
     """
     knobs = knobs or Knobs()
     schedule = create_schedule(outputs)

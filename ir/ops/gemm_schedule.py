@@ -130,12 +130,19 @@ def _vector_bits(target) -> int:
     return target.vector_bits if target is not None else 128
 
 
-def _register_tile(target, dtype: str, rows_extent: int | None = None, cols_extent: int | None = None
-                   ) -> tuple[int, int]:
+def most_rows(target, vectors: int) -> int:
+    """The most rows of a register tile ``vectors`` wide: accumulators besides B's row of
+    vectors and A's broadcast value, in the target's vector registers."""
+    registers = 32 if _vector_bits(target) >= 512 else 16
+    return max(1, (registers - vectors - 1) // max(1, vectors))
+
+
+def register_tile(target, dtype: str, rows_extent: int | None = None, cols_extent: int | None = None
+                  ) -> tuple[int, int]:
     """Default (tile_m, tile_n) for a ``rows_extent`` x ``cols_extent`` product.
 
     The widest tile is two vectors of columns and as many rows as the registers
-    allow (accumulators besides B's row of vectors and A's broadcast). A ragged
+    allow (:func:`most_rows`). A ragged
     edge guards every tile's loop (rows: measured ~15% slower, columns: the
     vector loop goes scalar), so when that tile does not divide the product the
     tile with the most accumulators that does divide it is taken (2 to 4
@@ -143,29 +150,19 @@ def _register_tile(target, dtype: str, rows_extent: int | None = None, cols_exte
     half the accumulators; with the extents unknown, the widest tile.
     """
     lanes = max(1, _vector_bits(target) // (8 * np.dtype(dtype).itemsize))
-    registers = 32 if _vector_bits(target) >= 512 else 16
-
-    def most_rows(vectors: int) -> int:
-        return (registers - vectors - 1) // vectors
-
-    widest = (most_rows(2), 2 * lanes)
+    widest = (most_rows(target, 2), 2 * lanes)
     if rows_extent is None or cols_extent is None:
         return widest
     if rows_extent % widest[0] == 0 and cols_extent % widest[1] == 0:
         return widest
     # (accumulators, -vectors, rows) of the tiles that divide the product: the largest is best
-    dividing = [(rows * vectors, -vectors, rows) for vectors in (2, 3, 4) for rows in range(1, most_rows(vectors) + 1)
+    dividing = [(rows * vectors, -vectors, rows) for vectors in (2, 3, 4)
+                for rows in range(1, most_rows(target, vectors) + 1)
                 if rows_extent % rows == 0 and cols_extent % (vectors * lanes) == 0]
     if dividing and 2 * max(dividing)[0] >= 2 * widest[0]:  # half the widest tile's 2 * rows accumulators
         _, minus_vectors, rows = max(dividing)
         return rows, -minus_vectors * lanes
     return min(widest[0], rows_extent), min(widest[1], cols_extent)
-
-
-def _rows_for(target, vectors: int, rows_extent: int) -> int:
-    """The most rows of a register tile ``vectors`` wide (accumulators, B's vectors and A's broadcast)."""
-    registers = 32 if _vector_bits(target) >= 512 else 16
-    return max(1, min(rows_extent, (registers - vectors - 1) // max(1, vectors)))
 
 
 def schedule_gemm(schedule: Schedule, stage: Stage, operands: GemmOperands, target, knobs: Knobs) -> None:
@@ -174,13 +171,13 @@ def schedule_gemm(schedule: Schedule, stage: Stage, operands: GemmOperands, targ
     (k,) = stage.op.reduce_axes
     itemsize = np.dtype(stage.op.body.dtype).itemsize
     lanes = max(1, _vector_bits(target) // (8 * itemsize))
-    mr_widest, _ = _register_tile(target, stage.op.body.dtype)
-    mr_default, nr_default = _register_tile(target, stage.op.body.dtype, i.extent, j.extent)
+    mr_widest, _ = register_tile(target, stage.op.body.dtype)
+    mr_default, nr_default = register_tile(target, stage.op.body.dtype, i.extent, j.extent)
 
     if operands.b_panel:  # B comes packed: its panels are the register tile's columns
         nr_options = [operands.b_panel]
         if nr_default != operands.b_panel:
-            mr_default = _rows_for(target, -(-operands.b_panel // lanes), i.extent)
+            mr_default = min(i.extent, most_rows(target, -(-operands.b_panel // lanes)))
         nr_default = operands.b_panel
     else:
         nr_options = sorted({min(n * lanes, j.extent) for n in (1, 2, 3, 4)})
@@ -272,4 +269,4 @@ def _copy_loops(stage: Stage, along_panel: bool) -> None:
         stage.reorder(*outer, element, contiguous)
 
 
-__all__ = ["GemmOperands", "gemm_operands", "schedule_gemm"]
+__all__ = ["GemmOperands", "gemm_operands", "most_rows", "register_tile", "schedule_gemm"]

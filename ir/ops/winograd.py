@@ -37,6 +37,8 @@ from .layout import from_blocked, pad_blocked, to_blocked
 from .registry import Fusion, Int, Ints, define
 
 KERNEL = 3  # the kernel size of the convolutions transformed here
+INPUT_TAG = "winograd_input"  # tags of the two transforms' stages, for their schedule
+OUTPUT_TAG = "winograd_output"
 
 # F(m x m, 3 x 3): m -> (A^T, G, B^T) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks")
 MATRICES: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {
@@ -173,10 +175,6 @@ def _input_compute(inputs: list[Tensor], attrs: dict, outputs: list[TensorType])
         return choose(xi, [transform(bt[a], bt[b], read) for a in range(alpha) for b in range(alpha)])
 
     return [compute(outputs[0].shape, element, "winograd_v", tag=INPUT_TAG)]
-
-
-INPUT_TAG = "winograd_input"
-OUTPUT_TAG = "winograd_output"
 
 
 def schedule_winograd(outputs: list[Tensor], target, knobs=None):
