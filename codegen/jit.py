@@ -24,10 +24,9 @@ def optimize(module: "llvm.ModuleRef", tm: "llvm.TargetMachine", level: int = 3)
     pto = llvm.create_pipeline_tuning_options(speed_level=level)
     pto.loop_vectorization = level >= 2
     pto.slp_vectorization = level >= 2
-    # ember's schedules say what to unroll (and codegen unrolls it); LLVM's own
-    # unroller, fully unrolling vectorized nests of short loops, multiplied
-    # compile times (seconds for a 3-op kernel) for no measurable speed
-    pto.loop_unrolling = False
+    # ember's schedules say what to unroll: every loop's metadata tells LLVM's unroller to unroll
+    # it fully or not at all (codegen.llvm.loop_metadata)
+    pto.loop_unrolling = True
     pb = llvm.create_pass_builder(tm, pto)
     pm = pb.getModulePassManager()
     pm.run(module, pb)

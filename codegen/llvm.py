@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 import llvmlite.ir as ir
+from llvmlite.ir.values import MDValue
 
 from ember.ir.loops.expr import (Binary, Call, Cast, Compare, Const, Expr, Load, Not, Select, Var, is_float)
 from ember.ir.loops.stmt import Allocate, Buffer, Check, For, If, Kernel, Let, Seq, Stmt, Store, checks_in
@@ -131,6 +132,11 @@ class KernelEmitter:
     def for_loop(self, s: For) -> None:
         if s.extent <= 0:
             return
+        if s.kind == "unrolled" and s.extent <= MAX_UNROLL and _has_unrolled(s.body):
+            # an unrolled loop around unrolled loops: LLVM unrolls it (see loop_metadata), in C++,
+            # rather than Python emitting its body once per iteration
+            self.loop(s, ir.Constant(I64, 0), ir.Constant(I64, s.extent), unroll=True)
+            return
         if s.kind == "unrolled" and s.extent <= MAX_UNROLL:
             for i in range(s.extent):  # one copy of the body per iteration, the index a constant
                 self.vars[s.var.uid] = ir.Constant(I64, i)
@@ -147,8 +153,9 @@ class KernelEmitter:
                 return
         self.loop(s, ir.Constant(I64, 0), ir.Constant(I64, s.extent))
 
-    def loop(self, s: For, begin: ir.Value, end: ir.Value) -> None:
-        """``s`` as a loop over ``[begin, end)``; runs its body at least once (the caller checks)."""
+    def loop(self, s: For, begin: ir.Value, end: ir.Value, unroll: bool = False) -> None:
+        """``s`` as a loop over ``[begin, end)``; runs its body at least once (the caller checks).
+        LLVM unrolls it fully when ``unroll``, else not at all."""
         b = self.builder
         pre = b.block
         header = b.append_basic_block(f"{_clean(s.var.name)}.loop")
@@ -161,7 +168,8 @@ class KernelEmitter:
         self.stmt(s.body)
         nxt = b.add(iv, ir.Constant(I64, 1), flags=["nuw", "nsw"])
         iv.add_incoming(nxt, b.block)
-        b.cbranch(b.icmp_signed("<", nxt, end), header, exit_)
+        back = b.cbranch(b.icmp_signed("<", nxt, end), header, exit_)
+        back.set_metadata("llvm.loop", loop_metadata(self.module, unroll))
         b.position_at_end(exit_)
 
     # --------------------------------------------------------- parallel loops
@@ -529,6 +537,29 @@ def _uses(s: Stmt) -> tuple[list[Buffer], list[Var]]:
 
     stmt(s)
     return list(buffers.values()), list(variables.values())
+
+
+def loop_metadata(module: ir.Module, unroll: bool) -> ir.Value:
+    """The ``llvm.loop`` metadata of a loop's back edge: unroll it fully, or never.
+
+    ember's schedules decide what is unrolled. The outer loops of a nest of unrolled loops are
+    left to LLVM's unroller (a loop here, ``llvm.loop.unroll.full``): unrolling in C++ takes a
+    fraction of the time of emitting and printing every copy from Python, and the code is the
+    same. Every other loop says ``llvm.loop.unroll.disable``, so that the unroller, enabled for
+    those, leaves the rest alone (it would fully unroll nests of short vector loops: seconds of
+    compile time for no speed).
+    """
+    hint = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.full" if unroll
+                                                  else "llvm.loop.unroll.disable")])
+    # a loop's identity is a node whose first operand is itself (one per loop: LLVM updates it)
+    loop_id = MDValue(module, [], name=str(len(module.metadata)))
+    loop_id.operands = (loop_id, hint)
+    return loop_id
+
+
+def _has_unrolled(s: Stmt) -> bool:
+    """Whether ``s`` contains a loop marked unrolled."""
+    return (isinstance(s, For) and s.kind == "unrolled") or any(_has_unrolled(c) for c in _children(s))
 
 
 def _stored(s: Stmt) -> list[Buffer]:

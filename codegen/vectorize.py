@@ -44,6 +44,7 @@ from .llvm import (
     _const,
     _may_trap,
     decided,
+    loop_metadata,
 )
 from .vecmath import has_inline_form
 
@@ -194,7 +195,8 @@ class _VectorLoop:
         self.stmt(s.body)
         nxt = b.add(base, ir.Constant(I64, self.lanes), flags=["nuw", "nsw"])
         base.add_incoming(nxt, b.block)
-        b.cbranch(b.icmp_signed("<", nxt, ir.Constant(I64, chunks)), header, exit_)
+        back = b.cbranch(b.icmp_signed("<", nxt, ir.Constant(I64, chunks)), header, exit_)
+        back.set_metadata("llvm.loop", loop_metadata(self.em.module, unroll=False))
         b.position_at_end(exit_)
         if chunks < s.extent:  # the remainder, as the scalar loop
             self.em.loop(s, ir.Constant(I64, chunks), ir.Constant(I64, s.extent))
