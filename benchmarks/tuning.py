@@ -13,7 +13,12 @@ Each distinct config of a task is measured once per benchmark run (or taken
 from the ``--landscape`` file of an earlier one) and shared by all tuners and
 seeds (``--no-share`` measures every run afresh): the runs
 then compare the searches on the same landscape rather than on measurement
-noise, and the benchmark takes a fraction of the time. A workload whose
+noise, and the benchmark takes a fraction of the time. After the runs, the
+``--remeasure`` fastest configs are measured ``--remeasure-rounds`` more times,
+interleaved, and every trial of a config costs the median of all its timed
+runs: on a shared machine one lucky measurement would otherwise set "the
+best" (a config 6% above all others, found once), and reaching 95% of it would
+mean finding that one config. A workload whose
 template has no knobs (a space of one config) is tuned as the GEMM its
 convolution amounts to (im2col: ``M = N*H*W``, ``K = C*R*S``, ``N = K_out``),
 and the report says so.
@@ -142,6 +147,33 @@ class SharedMeasurements(Executor):
         """Every result measured so far, each config once."""
         return list(self._known.values())
 
+    def remeasure_fastest(self, k: int, rounds: int) -> list[dict]:
+        """Measure the ``k`` fastest configs ``rounds`` more times, interleaved (each round all of them,
+        the order rotated), each keeping every timed run: a config's time becomes the median of all
+        of them, so that the best is not one lucky measurement. Returns the configs remeasured."""
+        from dataclasses import replace
+
+        from ember.autotune.records import config_key
+
+        fastest = sorted((r for r in self._known.values() if r.ok), key=lambda r: r.cost)[:k]
+        configs = [dict(r.config) for r in fastest]
+        for round_ in range(rounds):
+            shift = round_ % max(1, len(configs))
+            order = configs[shift:] + configs[:shift]
+            for config, result in zip(order, self._measurer.measure(order)):
+                key = config_key(config)
+                if result.ok and self._known[key].ok:
+                    self._known[key] = replace(self._known[key], costs=[*self._known[key].costs, *result.costs])
+                else:  # failed now: the config is not reliably fast
+                    self._known[key] = replace(self._known[key], costs=None, error=result.error or "failed")
+        return configs
+
+    def cost(self, config: dict) -> float:
+        """The current time of a measured config (the median of all its timed runs)."""
+        from ember.autotune.records import config_key
+
+        return self._known[config_key(config)].cost
+
     @staticmethod
     def _with_config(result, config):
         from dataclasses import replace
@@ -161,7 +193,7 @@ def run_tuner(task, tuner: str, seed: int, trials: int, executor: Executor | Non
     start = time.perf_counter()
     results = tune_task(task, trials=trials, tuner=tuner, seed=seed, executor=executor, progress=False,
                         confirm=0)
-    return {"tuner": tuner, "seed": seed, "costs": [r.cost for r in results],
+    return {"tuner": tuner, "seed": seed, "costs": [r.cost for r in results], "configs": [r.config for r in results],
             "seconds": time.perf_counter() - start, "failed": sum(not r.ok for r in results)}
 
 
@@ -264,6 +296,11 @@ def main(argv: list[str] | None = None) -> dict:
                         help="first measure this many distinct random configs per task (for --landscape)")
     parser.add_argument("--landscape", help="keep every measurement of the live runs in this file (for --replay); "
                         "measurements it holds already are reused, not repeated")
+    parser.add_argument("--remeasure", type=int, default=16,
+                        help="after the runs, measure this many of the fastest configs again (live, shared "
+                        "measurements; 0: no), so that the best is not one lucky measurement")
+    parser.add_argument("--remeasure-rounds", type=int, default=4,
+                        help="interleaved rounds of --remeasure; a config's time is the median of all its runs")
     parser.add_argument("--replay", help="replay the tuners over the measurements of this landscape file")
     parser.add_argument("--statistic", choices=("median", "min"), default="median",
                         help="a replayed config's time: the median of its timed runs (as tuning uses) or the "
@@ -313,6 +350,12 @@ def measure_runs(args: argparse.Namespace) -> dict:
                 runs.append(run_tuner(task, tuner, seed, args.trials, executor))
                 print(f"{name} {tuner} seed {seed}: best {min(runs[-1]['costs']) * 1e3:.3f} ms "
                       f"({runs[-1]['seconds']:.0f} s)", file=sys.stderr, flush=True)
+        if executor is not None and args.remeasure:
+            again = executor.remeasure_fastest(args.remeasure, args.remeasure_rounds)
+            print(f"{name}: remeasured the {len(again)} fastest configs {args.remeasure_rounds} more times",
+                  file=sys.stderr, flush=True)
+            for run in runs:  # every trial of a config now costs its time over all its runs
+                run["costs"] = [executor.cost(c) for c in run["configs"]]
         entry = {"description": description, "space": task.space_size(), "flops": task.flops(), "runs": runs,
                  "trials": args.trials,
                  "measured": len(executor.results()) if executor else sum(len(r["costs"]) for r in runs),

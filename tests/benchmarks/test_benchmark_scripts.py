@@ -66,3 +66,34 @@ def test_bert_layer_matches_onnxruntime(size):
     if size:  # the compiled tiny layer too (the full one is the benchmark's job)
         (compiled,) = ember.compile(model).run({"x": x})
         np.testing.assert_allclose(compiled, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_tuning_remeasure_fastest_corrects_a_lucky_measurement():
+    from ember.autotune.measure import MeasureResult
+    from ember.autotune.records import config_key
+
+    tuning = load("tuning")
+
+    class Planted:
+        """Measures each config at its true time; records the order asked."""
+
+        def __init__(self, true_s):
+            self.true_s, self.asked = true_s, []
+
+        def measure(self, configs):
+            self.asked.append([c["t"] for c in configs])
+            return [MeasureResult(c, [self.true_s[c["t"]]] * 3) for c in configs]
+
+    shared = tuning.SharedMeasurements.__new__(tuning.SharedMeasurements)
+    shared._measurer = Planted({0: 1.0, 1: 1.1, 2: 2.0, 3: 3.0})
+    lucky = MeasureResult({"t": 0}, [0.5] * 3)  # measured once at half its true time
+    shared._known = {config_key(r.config): r for r in
+                     [lucky, MeasureResult({"t": 1}, [1.1] * 3), MeasureResult({"t": 2}, [2.0] * 3),
+                      MeasureResult({"t": 3}, [3.0] * 3), MeasureResult({"t": 4}, None, "crash: planted")]}
+    again = shared.remeasure_fastest(k=2, rounds=3)
+    assert sorted(c["t"] for c in again) == [0, 1]
+    assert shared._measurer.asked == [[0, 1], [1, 0], [0, 1]]  # interleaved, the order rotated
+    assert shared.cost({"t": 0}) == 1.0  # 3 lucky runs and 9 true ones: the median is the truth
+    assert shared.cost({"t": 1}) == pytest.approx(1.1)
+    assert shared.cost({"t": 3}) == 3.0  # not among the fastest: untouched
+    assert min(shared.results(), key=lambda r: r.cost).config == {"t": 0}
