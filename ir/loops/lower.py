@@ -154,9 +154,9 @@ class _Lowering:
                          values: dict[IterVar, Expr], source: Expr, ranges: dict[Var, tuple[int, int]]) -> Stmt:
         """A reduction accumulated in a local tile over the data loops inside its innermost reduction
         loops (see ``Stage.accumulate_locally``). Reduction loops outside the innermost group of them
-        (a blocked reduction) add the tile into ``C``, which is initialized first. Guards of the inner
-        loops stay on the final stores; the accumulation drops those whose loads are in bounds anyway
-        (a padded, packed operand).
+        (a blocked reduction) store the tile into ``C`` at their first iteration and add it to ``C``
+        at the others. Guards of the inner loops stay on the final stores; the accumulation drops
+        those whose loads are in bounds anyway (a padded, packed operand).
         """
         leaf, body = stage.leaf, stage.op.body
         out = self.buffers[id(stage.tensor)]
@@ -178,21 +178,30 @@ class _Lowering:
             return statement
 
         index = simplify(flat_index([values[ax] for ax in stage.op.axes], stage.tensor.shape), ranges)
-        result = Load(acc, acc_index, acc.dtype)
-        if blocked:
-            result = combine(body.combiner, Load(out, index, out.dtype), result)
+        sums = Load(acc, acc_index, acc.dtype)
+        result = combine(body.combiner, Load(out, index, out.dtype), sums) if blocked else sums
         inner_guards = [(level, g) for level, g in guards if level >= inner_start]
         kept = [(level, g) for level, g in guards if level < inner_start or not self._loads_in_bounds(source, g, ranges)]
         update = Store(acc, acc_index, combine(body.combiner, Load(acc, acc_index, acc.dtype), source))
         write = inner_loops(self._final_store(stage, values, ranges, result), inner_guards)
-        if blocked and id(stage.tensor) in self.epilogue_of:
-            # a partial result goes back to C; the last block of the reduction stores the epilogue
-            last = logical_and(*[ax.var >= ax.extent - 1 for ax in leaf[:group_start] if ax.kind == "reduce"])
-            write = If(last, write, inner_loops(Store(out, index, result), inner_guards))
+        if blocked:
+            # the first block of the reduction stores its sums (C is not initialized), the others add
+            # theirs to C; with an epilogue, the last block stores it
+            outer_reductions = [ax for ax in leaf[:group_start] if ax.kind == "reduce"]
+            first = logical_and(*[ax.var <= 0 for ax in outer_reductions])
+
+            def partial(value: Expr) -> Stmt:
+                return inner_loops(Store(out, index, value), inner_guards)
+
+            if id(stage.tensor) in self.epilogue_of:
+                last = logical_and(*[ax.var >= ax.extent - 1 for ax in outer_reductions])
+                alone = inner_loops(self._final_store(stage, values, ranges, sums), inner_guards)
+                write = If(last, If(first, alone, write), If(first, partial(sums), partial(result)))
+            else:
+                write = If(first, partial(sums), write)
         tile = seq(inner_loops(Store(acc, acc_index, body.identity()), []),
                    self._nest(stage, group_start, inner_start, kept, inner_loops(update, kept)), write)
-        nest = self._nest(stage, 0, group_start, guards, Allocate(acc, tile))
-        return seq(self._init_output(stage), nest) if blocked else nest
+        return self._nest(stage, 0, group_start, guards, Allocate(acc, tile))
 
     def _final_store(self, stage: Stage, values: dict[IterVar, Expr], ranges: dict[Var, tuple[int, int]],
                      result: Expr) -> Stmt:

@@ -102,17 +102,20 @@ def test_only_matrix_products_take_the_template():
     assert gemm_operands(Stage(vector_product)) is None  # one row: B is not worth packing
 
 
-def test_gemm_epilogue_is_applied_to_the_register_tile():
-    # alpha * A'B' + beta * C is stored straight from the accumulators: one loop nest, no second pass
+@pytest.mark.parametrize("knobs", [{}, {"tile_k": 8, "tile_m": 3}, {"tile_k": 8, "pack_a": False, "pack_b": False}])
+def test_gemm_epilogue_is_applied_to_the_register_tile(knobs):
+    # alpha * A'B' + beta * C is stored straight from the accumulators: one loop nest, no second pass;
+    # with k in blocks (5 of 8 here), the first block stores its sums to the output (nothing
+    # initializes it), the middle ones add theirs, the last applies the epilogue
     from ember.ir.ops.registry import get_op
     from ember.ir.types import TensorType
 
     op = get_op("Gemm")
     attrs = {"alpha": 0.5, "beta": 2.0, "transA": 1, "transB": 0}
-    inputs = [placeholder((9, 7), "float32", "a"), placeholder((9, 11), "float32", "b"),
+    inputs = [placeholder((40, 7), "float32", "a"), placeholder((40, 11), "float32", "b"),
               placeholder((11,), "float32", "c")]
     (out,) = op.compute(inputs, attrs, [TensorType("float32", (7, 11))])
-    kernel = lower(op.schedule([out], Target.named("host"), Knobs()), inputs, "gemm")
+    kernel = lower(op.schedule([out], Target.named("host"), Knobs(knobs)), inputs, "gemm")
     nests = kernel.body.stmts if isinstance(kernel.body, Seq) else [kernel.body]
     assert len(nests) == 1 and isinstance(nests[0], For)
     rng = np.random.default_rng(0)
