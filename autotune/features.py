@@ -8,7 +8,7 @@ Two kinds, both plain float vectors of a length that depends only on the kind
   (weighted by its arithmetic); for each loop around it, outermost to innermost
   and right-aligned to :data:`LOOP_DEPTH` levels (the innermost loop is always
   the last slot, missing outer levels are zeros), they give: the extent, the
-  loop kind (one-hot serial/parallel/vectorized/unrolled), how the main
+  loop kind (one-hot serial/parallel/vectorized/unrolled) and unroll factor, how the main
   statement's memory accesses move with the loop variable (smallest and largest
   stride, how many accesses are unit-stride, invariant, or strided), the bytes
   those accesses touch inside the loop, the iterations inside it and their
@@ -73,7 +73,7 @@ LOOP_DEPTH = 8
 """Loop levels described per kernel (the innermost ones; outer levels beyond are summarised globally)."""
 
 LEVEL_FEATURES = (
-    "log_extent", *(f"kind_{k}" for k in LOOP_KINDS),
+    "log_extent", *(f"kind_{k}" for k in LOOP_KINDS), "log_unroll_by",
     "log_min_stride", "log_max_stride", "unit_stride_accesses", "invariant_accesses", "strided_accesses",
     "log_touched_bytes", "log_inner_iterations", "log_reuse",
 )
@@ -234,7 +234,7 @@ def _level_features(statement: _Statement, level: int) -> list[float]:
     touched_elements = sum(e for e, _ in touched.values()) or 1
     touched_bytes = sum(b for _, b in touched.values())
     return [
-        _log2(loop.extent), *(float(loop.kind == k) for k in LOOP_KINDS),
+        _log2(loop.extent), *(float(loop.kind == k) for k in LOOP_KINDS), _log2(loop.unroll_by),
         _log2(min(moving, default=0)), _log2(max(moving, default=0)),
         float(sum(s == 1 for s in strides)), float(sum(s == 0 for s in strides)),
         float(sum(s not in (0, 1) for s in strides)),

@@ -155,7 +155,7 @@ class KernelEmitter:
 
     def loop(self, s: For, begin: ir.Value, end: ir.Value, unroll: bool = False) -> None:
         """``s`` as a loop over ``[begin, end)``; runs its body at least once (the caller checks).
-        LLVM unrolls it fully when ``unroll``, else not at all."""
+        LLVM unrolls it fully when ``unroll``, else by ``s.unroll_by`` (not at all below 2)."""
         b = self.builder
         pre = b.block
         header = b.append_basic_block(f"{_clean(s.var.name)}.loop")
@@ -169,7 +169,7 @@ class KernelEmitter:
         nxt = b.add(iv, ir.Constant(I64, 1), flags=["nuw", "nsw"])
         iv.add_incoming(nxt, b.block)
         back = b.cbranch(b.icmp_signed("<", nxt, end), header, exit_)
-        back.set_metadata("llvm.loop", loop_metadata(self.module, unroll))
+        back.set_metadata("llvm.loop", loop_metadata(self.module, "full" if unroll else s.unroll_by))
         b.position_at_end(exit_)
 
     # --------------------------------------------------------- parallel loops
@@ -539,18 +539,23 @@ def _uses(s: Stmt) -> tuple[list[Buffer], list[Var]]:
     return list(buffers.values()), list(variables.values())
 
 
-def loop_metadata(module: ir.Module, unroll: bool) -> ir.Value:
-    """The ``llvm.loop`` metadata of a loop's back edge: unroll it fully, or never.
+def loop_metadata(module: ir.Module, unroll: str | int) -> ir.Value:
+    """The ``llvm.loop`` metadata of a loop's back edge: unroll it fully (``"full"``), by a factor
+    (an int above 1), or never.
 
     ember's schedules decide what is unrolled. The outer loops of a nest of unrolled loops are
     left to LLVM's unroller (a loop here, ``llvm.loop.unroll.full``): unrolling in C++ takes a
     fraction of the time of emitting and printing every copy from Python, and the code is the
-    same. Every other loop says ``llvm.loop.unroll.disable``, so that the unroller, enabled for
-    those, leaves the rest alone (it would fully unroll nests of short vector loops: seconds of
-    compile time for no speed).
+    same. A loop scheduled ``unroll_by`` gets ``llvm.loop.unroll.count``. Every other loop says
+    ``llvm.loop.unroll.disable``, so that the unroller, enabled for those, leaves the rest alone
+    (it would fully unroll nests of short vector loops: seconds of compile time for no speed).
     """
-    hint = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.full" if unroll
-                                                  else "llvm.loop.unroll.disable")])
+    if unroll == "full":
+        hint = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.full")])
+    elif isinstance(unroll, int) and unroll > 1:
+        hint = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.count"), ir.Constant(I32, unroll)])
+    else:
+        hint = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])
     # a loop's identity is a node whose first operand is itself (one per loop: LLVM updates it)
     loop_id = MDValue(module, [], name=str(len(module.metadata)))
     loop_id.operands = (loop_id, hint)

@@ -196,7 +196,7 @@ class _VectorLoop:
         nxt = b.add(base, ir.Constant(I64, self.lanes), flags=["nuw", "nsw"])
         base.add_incoming(nxt, b.block)
         back = b.cbranch(b.icmp_signed("<", nxt, ir.Constant(I64, chunks)), header, exit_)
-        back.set_metadata("llvm.loop", loop_metadata(self.em.module, unroll=False))
+        back.set_metadata("llvm.loop", loop_metadata(self.em.module, 0))
         b.position_at_end(exit_)
         if chunks < s.extent:  # the remainder, as the scalar loop
             self.em.loop(s, ir.Constant(I64, chunks), ir.Constant(I64, s.extent))

@@ -174,7 +174,8 @@ class _Lowering:
                 if conds:
                     statement = If(logical_and(*conds), statement)
                 ax = leaf[pos]
-                statement = For(ax.var, ax.extent, statement, stage.annotations.get(ax, "serial"))
+                statement = For(ax.var, ax.extent, statement, stage.annotations.get(ax, "serial"),
+                                stage.unroll_factors.get(ax, 0))
             return statement
 
         index = simplify(flat_index([values[ax] for ax in stage.op.axes], stage.tensor.shape), ranges)
@@ -270,7 +271,7 @@ class _Lowering:
             for tile, nest in reversed(self.attached.get(pos, [])):
                 body = Allocate(tile, seq(nest, body))
             ax = stage.leaf[pos]
-            body = For(ax.var, ax.extent, body, stage.annotations.get(ax, "serial"))
+            body = For(ax.var, ax.extent, body, stage.annotations.get(ax, "serial"), stage.unroll_factors.get(ax, 0))
         return body
 
     def _attachments(self, consumer: Stage, values: dict[IterVar, Expr],
@@ -319,7 +320,7 @@ class _Lowering:
             zero = const(0, INDEX)
             update: Stmt = Store(acc, zero, combine(op.body.combiner, Load(acc, zero, acc.dtype), fix(op.body.source)))
             for ax in reversed(op.reduce_axes):
-                update = For(ax.var, ax.extent, update, stage.annotations.get(ax, "serial"))
+                update = For(ax.var, ax.extent, update, stage.annotations.get(ax, "serial"), stage.unroll_factors.get(ax, 0))
             body: Stmt = Allocate(acc, seq(Store(acc, zero, op.body.identity()), update,
                                            Store(tile, index, Load(acc, zero, acc.dtype))))
         else:
@@ -332,7 +333,7 @@ class _Lowering:
         order = stage.leaf if sorted(map(id, stage.leaf)) == sorted(loops) else op.axes
         for ax in reversed(order):
             r, extent = loops[id(ax)]
-            body = For(r, extent, body, stage.annotations.get(ax, "serial"))
+            body = For(r, extent, body, stage.annotations.get(ax, "serial"), stage.unroll_factors.get(ax, 0))
         return body
 
     def extern_nest(self, stage: Stage) -> Stmt | None:

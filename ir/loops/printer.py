@@ -62,6 +62,7 @@ def print_stmt(s: Stmt, indent: int = 0) -> str:
         return "".join(print_stmt(x, indent) for x in s.stmts)
     if isinstance(s, For):
         kind = "" if s.kind == "serial" else f" {s.kind}"
+        kind += f" unroll_by={s.unroll_by}" if s.unroll_by > 1 else ""
         return f"{pad}for{kind} ({s.var.name}, 0, {s.extent}) {{\n{print_stmt(s.body, indent + 1)}{pad}}}\n"
     if isinstance(s, Store):
         return f"{pad}{s.buffer.name}[{print_expr(s.index)}] = {print_expr(s.value)}\n"

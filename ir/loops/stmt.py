@@ -39,12 +39,14 @@ class Stmt:
 
 @dataclass(eq=False)
 class For(Stmt):
-    """``for var in [0, extent)``; ``kind`` is one of :data:`LOOP_KINDS`."""
+    """``for var in [0, extent)``; ``kind`` is one of :data:`LOOP_KINDS`. A serial loop with
+    ``unroll_by`` above 1 is unrolled that many iterations at a time by LLVM (it stays a loop)."""
 
     var: Var
     extent: int
     body: Stmt
     kind: str = "serial"
+    unroll_by: int = 0
 
 
 @dataclass(eq=False)
