@@ -10,7 +10,7 @@ so a thread the OS preempts delays one chunk rather than the whole loop.
 
 The pool is process-global and persistent: worker threads are created once
 (``pthread_create`` from the generated code, signals blocked) and each waits
-on a word of its own: it spins briefly with ``pause``, then sleeps in
+on a word of its own: it spins a few milliseconds with ``pause``, then sleeps in
 ``futex``; the dispatcher bumps the word of every worker it hands a chunk to
 and wakes it only if it sleeps. No Python and no lock is on the hot path:
 one dispatch holds the pool at a time (``busy``); a dispatch that finds the
@@ -36,7 +36,12 @@ from .llvm import DISPATCH, I32, I64, PTR, THREADS_GLOBAL
 I8 = ir.IntType(8)
 MAX_THREADS = 256  # workers + the calling thread
 CHUNKS_PER_THREAD = 4
-SPIN = 1 << 14  # pause iterations before sleeping (well under a millisecond)
+# A waiting thread spins this many time-stamp-counter ticks (about 6 ms at 2.8 GHz) before it
+# sleeps: on a VM, a sleeping thread's core may be given to another guest, and waking it then
+# costs milliseconds. Shorter (0.5 ms) spins let the threads of a BERT layer fall asleep inside
+# a run between kernels, and its median time at 2 threads doubled after an idle pause.
+SPIN_TICKS = 1 << 24
+SPIN_LIMIT = 1 << 20  # pause iterations at most (where the counter does not advance)
 FUTEX_WAIT, FUTEX_WAKE = 128, 129  # the _PRIVATE variants
 SYS_FUTEX = {"x86_64": 202, "AMD64": 202, "aarch64": 98, "arm64": 98}
 # one cache line per worker: the word it waits on, whether it sleeps
@@ -161,19 +166,22 @@ class PoolEmitter:
         """``i32 wait(ptr word, ptr sleeps, i32 seen)``: the word's value once it differs from ``seen``."""
         self.wait, b = self.function("pool.wait", I32, [PTR, PTR, I32])
         word, sleeps, seen = self.wait.args
+        clock = self.declare("llvm.readcyclecounter", I64, [])
+        start = b.call(clock, [])
         entry = b.block
         head, body, exit_ = self.while_(b, "spin")
         k = b.phi(I32)
         k.add_incoming(ir.Constant(I32, 0), entry)
         now = self.load(b, word)
         changed = b.icmp_unsigned("!=", now, seen)
-        spun = b.icmp_unsigned(">=", k, ir.Constant(I32, SPIN))
         done = b.append_basic_block("done")
         sleep = b.append_basic_block("sleep")
         b.cbranch(changed, done, body)
         b.position_at_end(body)
         b.call(self.pause, [])
         k.add_incoming(b.add(k, ir.Constant(I32, 1)), body)
+        spun = b.or_(b.icmp_unsigned(">=", b.sub(b.call(clock, []), start), ir.Constant(I64, SPIN_TICKS)),
+                     b.icmp_unsigned(">=", k, ir.Constant(I32, SPIN_LIMIT)))
         b.cbranch(spun, sleep, head)
         # sleep: announce it, re-check (seq_cst pairs with the notifier's store, then load of sleeps)
         b.position_at_end(sleep)
