@@ -25,7 +25,7 @@ def optimize(module: "llvm.ModuleRef", tm: "llvm.TargetMachine", level: int = 3)
     pto.loop_vectorization = level >= 2
     pto.slp_vectorization = level >= 2
     # ember's schedules say what to unroll: every loop's metadata tells LLVM's unroller to unroll
-    # it fully or not at all (codegen.llvm.loop_metadata)
+    # it fully, by a factor, or not at all (codegen.llvm.loop_metadata)
     pto.loop_unrolling = True
     pb = llvm.create_pass_builder(tm, pto)
     pm = pb.getModulePassManager()

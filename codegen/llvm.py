@@ -132,12 +132,12 @@ class KernelEmitter:
     def for_loop(self, s: For) -> None:
         if s.extent <= 0:
             return
-        if s.kind == "unrolled" and s.extent <= MAX_UNROLL and _has_unrolled(s.body):
-            # an unrolled loop around unrolled loops: LLVM unrolls it (see loop_metadata), in C++,
-            # rather than Python emitting its body once per iteration
-            self.loop(s, ir.Constant(I64, 0), ir.Constant(I64, s.extent), unroll=True)
-            return
         if s.kind == "unrolled" and s.extent <= MAX_UNROLL:
+            if _has_unrolled(s.body):
+                # an unrolled loop around unrolled loops: LLVM unrolls it (see loop_metadata), in C++,
+                # rather than Python emitting its body once per iteration
+                self.loop(s, ir.Constant(I64, 0), ir.Constant(I64, s.extent), unroll=True)
+                return
             for i in range(s.extent):  # one copy of the body per iteration, the index a constant
                 self.vars[s.var.uid] = ir.Constant(I64, i)
                 self.stmt(s.body)

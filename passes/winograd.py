@@ -20,9 +20,10 @@ compile time), so with very few tiles the product streams weights more than it
 computes. Partial tiles at odd sizes (ResNet's 7x7 stage: 16 tiles for 49
 outputs) are computed and their extra outputs dropped. With ``large_from`` set,
 planes at least that large use F(4x4, 3x3) instead (36 products per 16 outputs:
-0.56 of F(2x2)'s per output; on ResNet-50's 56x56 and 28x28 convs about 1.4x
-faster than F(2x2) at 2 threads), at a compile-time cost (its unrolled transforms
-take seconds to build per conv shape), so it is off by default. The weights are
+0.56 of F(2x2)'s per output). Timed alone, ResNet-50's 56x56 and 28x28 convs ran
+1.14-1.7x faster with it than with F(2x2) at 2 threads; in the whole model
+(``large_from=28``, 2 threads) the time did not change measurably (67.9 against
+68.1 ms) while compiling took 4.5 s longer, so it is off by default. The weights are
 transformed here, once. The ops are :mod:`ember.ir.ops.winograd`; the pass runs
 after ``layout`` (which makes the ConvNCHWc) and before ``fuse_ops`` (which
 joins the conv's epilogue to WinogradOutput).

@@ -32,6 +32,14 @@ class LoweringError(ValueError):
     """The schedule cannot be lowered (e.g. it reads a tensor that is not a kernel input)."""
 
 
+
+def _stage_loop(stage: Stage, ax: IterVar, body: Stmt, var: Var | None = None, extent: int | None = None) -> For:
+    """The loop of ``stage`` over ``ax`` (over ``var`` in ``[0, extent)`` when given: a tile's own
+    range) around ``body``, with the stage's annotation and unroll factor for it."""
+    return For(ax.var if var is None else var, ax.extent if extent is None else extent, body,
+               stage.annotations.get(ax, "serial"), stage.unroll_factors.get(ax, 0))
+
+
 def flat_index(indices: Sequence[Expr], shape: Sequence[int]) -> Expr:
     """Row-major flat index of ``indices`` in ``shape``."""
     if not indices:
@@ -174,8 +182,7 @@ class _Lowering:
                 if conds:
                     statement = If(logical_and(*conds), statement)
                 ax = leaf[pos]
-                statement = For(ax.var, ax.extent, statement, stage.annotations.get(ax, "serial"),
-                                stage.unroll_factors.get(ax, 0))
+                statement = _stage_loop(stage, ax, statement)
             return statement
 
         index = simplify(flat_index([values[ax] for ax in stage.op.axes], stage.tensor.shape), ranges)
@@ -271,7 +278,7 @@ class _Lowering:
             for tile, nest in reversed(self.attached.get(pos, [])):
                 body = Allocate(tile, seq(nest, body))
             ax = stage.leaf[pos]
-            body = For(ax.var, ax.extent, body, stage.annotations.get(ax, "serial"), stage.unroll_factors.get(ax, 0))
+            body = _stage_loop(stage, ax, body)
         return body
 
     def _attachments(self, consumer: Stage, values: dict[IterVar, Expr],
@@ -320,7 +327,7 @@ class _Lowering:
             zero = const(0, INDEX)
             update: Stmt = Store(acc, zero, combine(op.body.combiner, Load(acc, zero, acc.dtype), fix(op.body.source)))
             for ax in reversed(op.reduce_axes):
-                update = For(ax.var, ax.extent, update, stage.annotations.get(ax, "serial"), stage.unroll_factors.get(ax, 0))
+                update = _stage_loop(stage, ax, update)
             body: Stmt = Allocate(acc, seq(Store(acc, zero, op.body.identity()), update,
                                            Store(tile, index, Load(acc, zero, acc.dtype))))
         else:
@@ -333,7 +340,7 @@ class _Lowering:
         order = stage.leaf if sorted(map(id, stage.leaf)) == sorted(loops) else op.axes
         for ax in reversed(order):
             r, extent = loops[id(ax)]
-            body = For(r, extent, body, stage.annotations.get(ax, "serial"), stage.unroll_factors.get(ax, 0))
+            body = _stage_loop(stage, ax, body, r, extent)
         return body
 
     def extern_nest(self, stage: Stage) -> Stmt | None:
