@@ -61,6 +61,7 @@ from ember.ir.loops.stmt import (
     If,
     Kernel,
     Let,
+    Prefetch,
     Seq,
     Stmt,
     Store,
@@ -214,7 +215,7 @@ def _collect(s: Stmt, loops: list[For], env: dict[Var, Coefficients], guards: in
         accesses = [_Access(s.buffer, coefficients(s.index, env))]
         accesses += [_Access(load.buffer, coefficients(load.index, env)) for load in loads]
         out.statements.append(_Statement(loops, accesses, counts, guards))
-    elif not isinstance(s, Check):
+    elif not isinstance(s, (Check, Prefetch)):
         raise TypeError(f"loop features: unexpected statement {type(s).__name__}")
 
 

@@ -18,7 +18,7 @@ import llvmlite.ir as ir
 from llvmlite.ir.values import MDValue
 
 from ember.ir.loops.expr import (Binary, Call, Cast, Compare, Const, Expr, Load, Not, Select, Var, is_float)
-from ember.ir.loops.stmt import Allocate, Buffer, Check, For, If, Kernel, Let, Seq, Stmt, Store, checks_in
+from ember.ir.loops.stmt import Allocate, Buffer, Check, For, If, Kernel, Let, Prefetch, Seq, Stmt, Store, checks_in
 from ember.ir.loops.tensor import walk
 
 from . import vecmath
@@ -112,6 +112,8 @@ class KernelEmitter:
             self.store(s.buffer, self.expr(s.index), value)
         elif isinstance(s, If):
             self.if_stmt(s)
+        elif isinstance(s, Prefetch):
+            self.prefetch(s.buffer, self.expr(s.index))
         elif isinstance(s, Check):
             failed = self.builder.xor(self.expr(s.cond), ir.Constant(I1, 1))
             with self.builder.if_then(failed, likely=False):
@@ -273,6 +275,14 @@ class KernelEmitter:
             value = self.float_to_half(value)
         mem = MEMORY_TYPES[buf.dtype]
         b.store(value, self.address(buf, index), align=_align(mem))
+
+    def prefetch(self, buf: Buffer, index: ir.Value) -> None:
+        """``llvm.prefetch`` of ``buf[index]`` for writing, into every cache level (LLVM emits
+        ``prefetchw`` where the target has it, else ``prefetcht0``)."""
+        prefetch = self.module.globals.get("llvm.prefetch.p0") or ir.Function(
+            self.module, ir.FunctionType(ir.VoidType(), [PTR, I32, I32, I32]), "llvm.prefetch.p0")
+        self.builder.call(prefetch, [self.address(buf, index), ir.Constant(I32, 1), ir.Constant(I32, 3),
+                                     ir.Constant(I32, 1)])
 
     def load(self, buf: Buffer, index: ir.Value) -> ir.Value:
         b = self.builder
@@ -528,6 +538,9 @@ def _uses(s: Stmt) -> tuple[list[Buffer], list[Var]]:
             buffers.setdefault(id(s.buffer), s.buffer)
             expr(s.index)
             expr(s.value)
+        elif isinstance(s, Prefetch):
+            buffers.setdefault(id(s.buffer), s.buffer)
+            expr(s.index)
         elif isinstance(s, (If, Check)):
             expr(s.cond)
         elif isinstance(s, Let):

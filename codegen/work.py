@@ -10,7 +10,7 @@ number of chunks); :func:`worth_parallel` compares a loop's count with
 
 from __future__ import annotations
 
-from ember.ir.loops.stmt import Allocate, Check, For, If, Let, Seq, Stmt, Store
+from ember.ir.loops.stmt import Allocate, Check, For, If, Let, Prefetch, Seq, Stmt, Store
 from ember.ir.loops.tensor import walk
 
 # expression nodes (about one instruction each) a parallel loop must evaluate to be run in parallel:
@@ -34,6 +34,8 @@ def nest_work(s: Stmt) -> int:
         return _size(s.value) + nest_work(s.body)
     if isinstance(s, Check):
         return _size(s.cond)
+    if isinstance(s, Prefetch):
+        return _size(s.index) + 1
     if isinstance(s, Allocate):
         return nest_work(s.body)
     return 1

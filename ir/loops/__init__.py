@@ -18,7 +18,7 @@ from .lower import LoweringError, flat_index, lower
 from .printer import print_expr, print_kernel, print_stmt
 from .schedule import Schedule, ScheduleError, Stage, create_schedule
 from .simplify import simplify
-from .stmt import Allocate, Buffer, Check, For, If, Kernel, Let, Seq, Stmt, Store, for_range, seq
+from .stmt import Allocate, Buffer, Check, For, If, Kernel, Let, Prefetch, Seq, Stmt, Store, for_range, seq
 from .tensor import (ExternOp, IterVar, Reduce, Tensor, TensorRead, compute, extern, placeholder, reduce_axis,
                      reduce_max,
                      reduce_min, reduce_prod, reduce_sum)
@@ -27,7 +27,7 @@ __all__ = [
     "INDEX", "Binary", "Call", "Cast", "Compare", "Const", "Expr", "Load", "Not", "Select", "Var", "as_expr", "call",
     "cast", "const", "guarded_select", "logical_and", "logical_not", "logical_or", "maximum", "minimum", "select", "LoweringError",
     "flat_index", "lower", "print_expr", "print_kernel", "print_stmt", "Schedule", "ScheduleError", "Stage",
-    "create_schedule", "simplify", "Allocate", "Buffer", "Check", "For", "If", "Kernel", "Let", "Seq", "Stmt", "Store",
+    "create_schedule", "simplify", "Allocate", "Buffer", "Check", "For", "If", "Kernel", "Let", "Prefetch", "Seq", "Stmt", "Store",
     "for_range", "seq", "ExternOp", "extern",
     "IterVar", "Reduce", "Tensor", "TensorRead", "compute", "placeholder", "reduce_axis", "reduce_max", "reduce_min",
     "reduce_prod", "reduce_sum",

@@ -15,17 +15,22 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import numpy as np
+
 from .expr import INDEX, Const, Expr, Load, Var, const, logical_and
 from .region import infer_region
 from .schedule import Fuse, Schedule, Split, Stage
 from .simplify import simplify
-from .stmt import Allocate, Buffer, For, If, Kernel, Stmt, Store, seq
+from .stmt import Allocate, Buffer, For, If, Kernel, Prefetch, Stmt, Store, seq
 from .tensor import IterVar, Reduce, Tensor, TensorRead, combine, walk
 from .visit import post_order, substitute
 
 
 # the largest local accumulator tile (elements) of a reduction with data loops inside its reduction loops
 MAX_ACCUMULATOR_TILE = 1024
+# the most prefetches of a blocked reduction's output tile (a register tile's rows need a few dozen)
+MAX_TILE_PREFETCHES = 64
+CACHE_LINE_BYTES = 64  # every x86-64 CPU's
 
 
 class LoweringError(ValueError):
@@ -207,9 +212,26 @@ class _Lowering:
                 write = If(last, If(first, alone, write), If(first, partial(sums), partial(result)))
             else:
                 write = If(first, partial(sums), write)
-        tile = seq(inner_loops(Store(acc, acc_index, body.identity()), []),
+        prefetch = self._prefetch_tile(stage, inner_start, out, index) if blocked else None
+        tile = seq(inner_loops(Store(acc, acc_index, body.identity()), []), prefetch,
                    self._nest(stage, group_start, inner_start, kept, inner_loops(update, kept)), write)
         return self._nest(stage, 0, group_start, guards, Allocate(acc, tile))
+
+    def _prefetch_tile(self, stage: Stage, inner_start: int, out: Buffer, index: Expr) -> Stmt | None:
+        """Prefetches of the part of ``out`` that a blocked reduction's tile will add its sums to,
+        issued before its reduction loops: one per cache line along the innermost data loop (its
+        first and last element and every line between), in the loops of the others. Without
+        them each row of the tile missed the cache as the sums were added, once per block.
+        None when that would be more than :data:`MAX_TILE_PREFETCHES`."""
+        *outer, innermost = stage.leaf[inner_start:]
+        line = max(1, CACHE_LINE_BYTES // np.dtype(out.dtype).itemsize)
+        offsets = sorted({*range(0, innermost.extent, line), innermost.extent - 1})
+        if len(offsets) * math.prod(ax.extent for ax in outer) > MAX_TILE_PREFETCHES:
+            return None
+        statement = seq(*[Prefetch(out, simplify(substitute(index, {innermost.var: const(at, INDEX)}))) for at in offsets])
+        for ax in reversed(outer):
+            statement = _stage_loop(stage, ax, statement)
+        return statement
 
     def _final_store(self, stage: Stage, values: dict[IterVar, Expr], ranges: dict[Var, tuple[int, int]],
                      result: Expr) -> Stmt:

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from .expr import Binary, Call, Cast, Compare, Const, Expr, Load, Not, Ramp, Select, Var
-from .stmt import Allocate, Check, For, If, Kernel, Let, Seq, Stmt, Store
+from .stmt import Allocate, Check, For, If, Kernel, Let, Prefetch, Seq, Stmt, Store
 from ..types import DTYPES
 
 _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "floordiv": "//", "floormod": "%",
@@ -66,6 +66,8 @@ def print_stmt(s: Stmt, indent: int = 0) -> str:
         return f"{pad}for{kind} ({s.var.name}, 0, {s.extent}) {{\n{print_stmt(s.body, indent + 1)}{pad}}}\n"
     if isinstance(s, Store):
         return f"{pad}{s.buffer.name}[{print_expr(s.index)}] = {print_expr(s.value)}\n"
+    if isinstance(s, Prefetch):
+        return f"{pad}prefetch {s.buffer.name}[{print_expr(s.index)}]\n"
     if isinstance(s, If):
         text = f"{pad}if ({print_expr(s.cond)}) {{\n{print_stmt(s.then, indent + 1)}{pad}}}"
         if s.otherwise is not None:

@@ -1,4 +1,4 @@
-"""Loop-nest statements (the lowered form): For, Store, If, Let, Allocate, Seq.
+"""Loop-nest statements (the lowered form): For, Store, Prefetch, If, Let, Allocate, Seq.
 
 Buffers are flat arrays of one dtype; loads and stores index them with one
 int64 expression. A :class:`Kernel` is a function over buffers.
@@ -54,6 +54,16 @@ class Store(Stmt):
     buffer: Buffer
     index: Expr
     value: Expr
+
+
+@dataclass(eq=False)
+class Prefetch(Stmt):
+    """A hint to bring the cache line holding ``buffer[index]`` into the cache ahead of its use
+    (for writing, as the line is about to be updated). It never faults, whatever the index,
+    and changes no value: a kernel computes the same with or without it."""
+
+    buffer: Buffer
+    index: Expr
 
 
 @dataclass(eq=False)

@@ -13,6 +13,10 @@ A contraction stage ``C[..., i, j] = sum_k A[.., i, .., k ..] * B[.., k, .., j .
             for k: for ii (unrolled): for ji (vectorized): acc[ii, ji] += A.p[ip, k, ii] * B.p[jp, k, ji]
             C[tile] (+)= acc        # or, at the last ko, Y[tile] = epilogue(C + acc) (bias, relu, ...)
 
+Before a tile's k loop its rows of C are prefetched (lowering does it for every blocked
+reduction): without it, adding the sums missed the cache on each row, 10% of a 1024 GEMM's
+time at 2 threads (perf samples), 1024 GEMM +10% at 1 thread, 2048 GEMM +20% at 2.
+
 The accumulator tile is small and indexed by constants once ``ii`` is unrolled
 and ``ji`` vectorized, so it lives in vector registers: each step of ``k`` is
 one vector load of B per ``tile_n / lanes`` and a broadcast of A and an FMA per
@@ -41,6 +45,7 @@ import numpy as np
 
 from ..loops.expr import Binary, Const, Var
 from ..loops.knobs import Knobs
+from ..loops.lower import CACHE_LINE_BYTES
 from ..loops.schedule import Schedule, Stage
 from ..loops.tensor import Reduce, Tensor, TensorRead, walk
 from .reduce import parallel_outer
@@ -50,7 +55,6 @@ B_BLOCK_BYTES = 1024 * 1024
 # bytes of the packed A block (a few micro-panels: measured best on Zen 3, where larger ones lose)
 A_BLOCK_BYTES = 24 * 1024
 DEFAULT_TILE_K = 256
-CACHE_LINE_BYTES = 64  # every x86-64 CPU's
 UNROLL_K = 4  # steps of k per iteration of the micro-kernel's loop (as BLIS's kernels)
 # rows of the product below which each element of B is used too few times to be worth packing
 MIN_ROWS = 4
