@@ -9,7 +9,9 @@ Every runner computes ``C = A @ B`` for ``n x n`` float32 matrices:
 
 The runners are timed in one process, interleaved round by round, so that
 a noisy machine slows them alike. One sample is a batch of calls lasting at
-least ``--min-sample`` seconds (small sizes take microseconds). Peak FLOP/s is
+least ``--min-sample`` seconds (small sizes take microseconds), after one
+untimed call: GFLOP/s and % of peak are steady-state figures, as the peak is.
+Peak FLOP/s is
 measured in the same run with ``benchmarks/peak.py``'s FMA microkernel, for
 the same thread count.
 
@@ -114,6 +116,7 @@ def time_size(n: int, threads: int, repeat: int, min_sample: float) -> dict:
     for _ in range(repeat):
         for name, run in runners.items():
             settle()  # the previous runner's spinning threads go idle first
+            run()  # untimed: after the pause, a first call pays cold caches and waking threads
             start = time.perf_counter()
             for _ in range(batch[name]):
                 run()
