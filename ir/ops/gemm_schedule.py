@@ -15,7 +15,9 @@ A contraction stage ``C[..., i, j] = sum_k A[.., i, .., k ..] * B[.., k, .., j .
 
 Before a tile's k loop its rows of C are prefetched (lowering does it for every blocked
 reduction): without it, adding the sums missed the cache on each row, 10% of a 1024 GEMM's
-time at 2 threads (perf samples), 1024 GEMM +10% at 1 thread, 2048 GEMM +20% at 2.
+time at 2 threads in perf samples (4% with it). Interleaved medians with and without, one run
+each: 1024 GEMM +10% at 1 thread and +2.5% at 2, 2048 GEMM +3.5% and +20%, BERT's products
+within +-5% (noise).
 
 The accumulator tile is small and indexed by constants once ``ii`` is unrolled
 and ``ji`` vectorized, so it lives in vector registers: each step of ``k`` is
