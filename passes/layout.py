@@ -8,8 +8,9 @@
                                                 %yb = ConvNCHWc(%rb, %wp2) {...}
                                                 %y  = FromBlocked(%yb)
 
-Each float32 2-D Conv (group 1, or depthwise) whose output channels a block
-of the target's vector width divides becomes a ConvNCHWc; its constant
+Each float32 2-D Conv whose output channels a block of the target's vector
+width divides becomes a ConvNCHWc: group 1, depthwise, or grouped with
+groups of whole blocks (a block divides each group's input and output channels); its constant
 weights and bias are packed here, once (``%wp``, ``%bp`` are constants).
 The blocked layout then flows through elementwise ops, broadcast binary ops
 (a constant operand is blocked here; a plain operand of the full shape gets a
@@ -121,14 +122,16 @@ class _Blocking:
         x, w = node.inputs[0], node.inputs[1]
         out = node.outputs[0].type
         group, channels = node.attrs["group"], x.type.shape[1]
-        if x.type.rank != 4 or x.type.dtype != "float32" or group not in (1, channels) or \
-                (group > 1 and out.shape[1] != channels):
+        if x.type.rank != 4 or x.type.dtype != "float32" or (group == channels > 1 and out.shape[1] != channels):
             return None
-        depthwise = group > 1
-        block = self.block_of(x) if depthwise and self.block_of(x) else output_block(out.shape[1], self.lanes)
+        depthwise = group == channels > 1
+        per_group = out.shape[1] if depthwise else out.shape[1] // group  # output channels a block must divide
+        block = self.block_of(x) if depthwise and self.block_of(x) else output_block(per_group, self.lanes)
         if block is None or out.shape[1] % block:
             return None
-        in_block = block if depthwise else self.block_of(x) or input_block(channels, self.lanes)
+        in_block = block if depthwise else self.block_of(x) or input_block(channels // group, self.lanes)
+        if not depthwise and (channels // group) % in_block:
+            return None  # a block of the input would straddle two groups
         resolved = resolve_window(x.type.shape[2:], w.type.shape[2:], node.attrs)
         attrs = {"pads": resolved.pads, "strides": resolved.strides, "dilations": resolved.dilations,
                  "group": group}

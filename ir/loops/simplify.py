@@ -95,6 +95,15 @@ def _split_multiple(e: Expr, c: int) -> tuple[Expr | None, Expr | None]:
     return None, e
 
 
+def _term_multiplier(e: Expr) -> int | None:
+    """``k`` when ``e`` is ``x * k`` or a sum with such a term (a split loop's outer part)."""
+    if isinstance(e, Binary) and e.op == "mul":
+        return _int_const(e.b)
+    if isinstance(e, Binary) and e.op == "add":
+        return _term_multiplier(e.a) or _term_multiplier(e.b)
+    return None
+
+
 def _simplify_binary(e: Binary, ranges: Mapping[Var, Range]) -> Expr:
     if is_float(e.dtype):
         return e
@@ -147,6 +156,13 @@ def _simplify_binary(e: Binary, ranges: Mapping[Var, Range]) -> Expr:
                 if op == "floordiv":
                     return q
                 return r if r is not None else const(0, e.dtype)
+        if op == "floordiv":  # (q * k + r) // c -> q // (c / k) when k divides c and 0 <= r < k
+            k = _term_multiplier(a)
+            if k is not None and 1 < k < cb and cb % k == 0:
+                q, r = _split_multiple(a, k)
+                rr = bounds(r, ranges) if r is not None else (0, 0)
+                if q is not None and rr is not None and 0 <= rr[0] and rr[1] < k:
+                    return _simplify_binary(Binary("floordiv", q, const(cb // k, e.dtype), e.dtype), ranges)
     elif op in ("min", "max"):
         ra, rb = bounds(a, ranges), bounds(b, ranges)
         if ra is not None and rb is not None:

@@ -7,9 +7,12 @@
                                            %b: f32[O/o, o])                   (optional)
                                            {pads=[t, l, b, r], strides=[sh, sw], dilations=[dh, dw], group=g}
 
-``group`` is 1, or the channel count for a depthwise convolution (then
-``w`` is ``[C/o, 1, kh, kw, 1, o]`` and ``i == o``). The reference unpacks
-to NCHW, runs :mod:`.conv`'s reference and packs the result again.
+``group`` is 1; the channel count for a depthwise convolution (then
+``w`` is ``[C/o, 1, kh, kw, 1, o]`` and ``i == o``); or any other ``g`` whose
+groups are whole blocks of input and output channels (then ``w`` is
+``[O/o, C/(g*i), kh, kw, i, o]``: output block ``oo`` reads the input blocks of
+its group, ``(oo // (O/(g*o))) * C/(g*i) + io``). The reference unpacks to
+NCHW, runs :mod:`.conv`'s reference and packs the result again.
 
 The compute reads a zero-padded copy of the input (its own stage; for a strided
 1x1 kernel, a copy of just the positions read, so its reductions run as at stride 1) and
@@ -51,20 +54,29 @@ def _window(types: list[TensorType], attrs: dict) -> Window:
     require(x.rank == 5, f"X must be blocked 2-D (N, C/i, H, W, i), got shape {x.shape}")
     require(w.rank == 6, f"W must be packed (O/o, C/i, kh, kw, i, o), got shape {w.shape}")
     channels, group = x.shape[1] * x.shape[4], attrs["group"]
-    if group == 1:
-        require(w.shape[1] * w.shape[4] == channels and w.shape[4] == x.shape[4],
-                f"W {w.shape} does not match the {channels} input channels in blocks of {x.shape[4]}")
+    if is_depthwise(x.shape, w.shape, group):
+        require(w.shape[0] * w.shape[5] == channels and w.shape[5] == x.shape[4],
+                f"group {group}: a depthwise W must be (C/i, 1, kh, kw, 1, i) for {channels} channels in "
+                f"blocks of {x.shape[4]}, got W {w.shape}")
     else:
-        require(group == channels and w.shape[0] * w.shape[5] == channels and w.shape[1:5:3] == (1, 1)
-                and w.shape[5] == x.shape[4],
-                f"group {group}: only depthwise (group = channels = {channels}, W (C/i, 1, kh, kw, 1, i)) "
-                f"is blocked, got W {w.shape}")
+        require(group >= 1 and x.shape[1] % group == 0 and w.shape[0] % group == 0,
+                f"group {group} does not divide the {x.shape[1]} input and {w.shape[0]} output channel blocks "
+                f"(W {w.shape}): a group must be whole blocks")
+        require(w.shape[1] * group == x.shape[1] and w.shape[4] == x.shape[4],
+                f"W {w.shape} does not match the {channels} input channels in blocks of {x.shape[4]}"
+                + (f" in {group} groups" if group > 1 else ""))
     if len(types) > 2:
         require(types[2].shape == (w.shape[0], w.shape[5]), f"B has shape {types[2].shape}, expected "
                                                               f"{(w.shape[0], w.shape[5])}")
     spatial_attrs = {"auto_pad": "NOTSET", "pads": attrs["pads"], "strides": attrs["strides"],
                      "dilations": attrs["dilations"]}
     return resolve_window(x.shape[2:4], w.shape[2:4], spatial_attrs)
+
+
+def is_depthwise(x_shape: tuple[int, ...], w_shape: tuple[int, ...], group: int) -> bool:
+    """Whether a ConvNCHWc of these blocked input and packed weight shapes is depthwise (one input
+    channel per group, its weights packed ``[C/o, 1, kh, kw, 1, o]``)."""
+    return group > 1 and group == x_shape[1] * x_shape[4] and w_shape[1] == 1 and w_shape[4] == 1
 
 
 def _infer(types: list[TensorType], attrs: dict) -> list[TensorType]:
@@ -100,18 +112,18 @@ def _compute(inputs: list[Tensor], attrs: dict, outputs: list[TensorType]) -> li
                          lambda n, c, h, v, j: source[n, c, h * sh, v * sw, j], "subsampled")
         sh = sw = 1
     kh, kw = reduce_axis(w.shape[2], "kh"), reduce_axis(w.shape[3], "kw")
-    depthwise = attrs["group"] > 1
-
-    if depthwise:
+    if is_depthwise(x.shape, w.shape, attrs["group"]):
         def element(i: Expr, oo: Expr, oh: Expr, ow: Expr, oi: Expr) -> Expr:
             h, v = oh * sh + kh.var * dh, ow * sw + kw.var * dw
             return reduce_sum(padded[i, oo, h, v, oi] * w[oo, 0, kh.var, kw.var, 0, oi], [kh, kw])
     else:
         io, ii = reduce_axis(w.shape[1], "ic.o"), reduce_axis(w.shape[4], "ic.i")
+        group_blocks = w.shape[0] // attrs["group"]  # output blocks per group
 
         def element(i: Expr, oo: Expr, oh: Expr, ow: Expr, oi: Expr) -> Expr:
             h, v = oh * sh + kh.var * dh, ow * sw + kw.var * dw
-            return reduce_sum(padded[i, io.var, h, v, ii.var] * w[oo, io.var, kh.var, kw.var, ii.var, oi],
+            block = io.var if attrs["group"] == 1 else (oo // group_blocks) * w.shape[1] + io.var
+            return reduce_sum(padded[i, block, h, v, ii.var] * w[oo, io.var, kh.var, kw.var, ii.var, oi],
                               [io, kh, kw, ii])
 
     out = outputs[0]
@@ -140,7 +152,8 @@ def schedule_conv_blocked(outputs: list[Tensor], target, knobs=None) -> Schedule
     kernel the residual add and activation) is applied to the tile as it is
     stored; each step loads one weight vector per channel block and
     broadcasts one input value per output position, used by the channel
-    blocks at once (so only one broadcast is live). The default tile loads the
+    blocks at once (so only one broadcast is live; in a grouped convolution the
+    tile's blocks are of one group). The default tile loads the
     fewest values per multiply-add among those that fit the registers
     (:func:`default_register_tile`), the default row order is the one moving
     fewer bytes (:func:`_default_outer`), and ``ii`` is unrolled.
@@ -164,8 +177,9 @@ def schedule_conv_blocked(outputs: list[Tensor], target, knobs=None) -> Schedule
             continue
         n, oo, oh, ow, oi = stage.op.axes
         vectors = -(-oi.extent // lanes)
-        oc_options = [d for d in (1, 2, 4) if oo.extent % d == 0]
         shared_input = len(stage.op.reduce_axes) == 4  # not depthwise: a broadcast input serves every block
+        # a tile's channel blocks share their input: all in one group
+        oc_options = [d for d in (1, 2, 4) if (oo.extent // _groups(stage)) % d == 0]
         default_oc, default_ow = default_register_tile(oc_options, ow.extent, vectors, registers, shared_input)
         tile_oc = knobs.choose("tile_oc", oc_options, default=default_oc)
         tile_ow = knobs.split("tile_ow", ow.extent, default=default_ow, limit=MAX_TILE_OW)
@@ -198,6 +212,15 @@ def schedule_conv_blocked(outputs: list[Tensor], target, knobs=None) -> Schedule
         stage.accumulate_locally()  # the tile of sums in registers
         stage.compute_epilogue()  # bias, residual, activation applied to the tile as it is stored
     return schedule
+
+
+def _groups(stage: Stage) -> int:
+    """The groups of a grouped (not depthwise) convolution stage: input channel blocks over the
+    blocks one output block reads; 1 for depthwise and ungrouped ones."""
+    if len(stage.op.reduce_axes) < 4:
+        return 1
+    reads = {len(e.tensor.shape): e.tensor for e in walk(stage.op.body) if isinstance(e, TensorRead)}
+    return reads[5].shape[1] // reads[6].shape[1]
 
 
 def _default_outer(stage: Stage, tile_oc: int) -> str:

@@ -30,6 +30,15 @@ def test_division_cancels_with_ranges():
     assert text(e // 4) == "(((o * 4) + n) // 4)"
 
 
+def test_division_by_a_multiple_of_a_split_factor():
+    # (o * 2 + n) // 10 with 0 <= n < 2: the inner part of a split by 2 never crosses a multiple of 10
+    o, n = Var("o"), Var("n")
+    assert text((o * 2 + n) // 10, {o: (0, 14), n: (0, 1)}) == "(o // 5)"
+    assert text((o * 4) // 8, {o: (0, 14)}) == "(o // 2)"
+    assert text((o * 2 + n) // 10, {o: (0, 14), n: (0, 2)}) == "(((o * 2) + n) // 10)"  # n may reach 2
+    assert text((o * 3 + n) // 10, {o: (0, 14), n: (0, 1)}) == "(((o * 3) + n) // 10)"  # 3 does not divide 10
+
+
 def test_comparisons_decided_by_ranges():
     o, n = Var("o"), Var("n")
     ranges = {o: (0, 2), n: (0, 4)}

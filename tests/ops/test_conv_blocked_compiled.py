@@ -50,17 +50,19 @@ def check_compiled_graph(graph: Graph, x: np.ndarray, targets=COMPILE_TARGETS) -
 
 @st.composite
 def blocked_convs(draw):
-    """(x NCHW, w OIHW, bias or None, attrs, in block, out block) of a conv ConvNCHWc supports."""
-    depthwise = draw(st.booleans())
+    """(x NCHW, w OIHW, bias or None, attrs, in block, out block) of a conv ConvNCHWc supports:
+    ungrouped, depthwise, or in groups of whole blocks of input and output channels."""
+    kind = draw(st.sampled_from(["plain", "depthwise", "grouped"]))
     out_block = draw(st.sampled_from([4, 8]))
-    if depthwise:
+    if kind == "depthwise":
         in_block = out_block
         channels = out_block * draw(st.integers(1, 2))
         out_channels, per_group, group = channels, 1, channels
     else:
+        group = draw(st.integers(2, 3)) if kind == "grouped" else 1
         in_block = draw(st.sampled_from([1, 2, 3, 4, 8]))
-        channels = in_block * draw(st.integers(1, 3))
-        out_channels, per_group, group = out_block * draw(st.integers(1, 2)), channels, 1
+        per_group = in_block * draw(st.integers(1, 3))
+        channels, out_channels = per_group * group, out_block * draw(st.integers(1, 2)) * group
     kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     strides = [draw(st.integers(1, 2)), draw(st.integers(1, 2))]
     dilations = [draw(st.integers(1, 2)), draw(st.integers(1, 2))]
@@ -77,7 +79,7 @@ def blocked_convs(draw):
 
 def blocked_graph(x, w, bias, attrs, in_block, out_block) -> tuple[Graph, np.ndarray]:
     """The ConvNCHWc node of a conv, and its blocked input."""
-    packed = pack_conv_weight(w, 1 if attrs["group"] > 1 else in_block, out_block)
+    packed = pack_conv_weight(w, 1 if attrs["group"] == x.shape[1] > 1 else in_block, out_block)
     constants = [packed] + ([bias.reshape(-1, out_block)] if bias is not None else [])
     return one_node("ConvNCHWc", to_blocked(x, in_block), constants, attrs), to_blocked(x, in_block)
 
@@ -133,6 +135,52 @@ def test_conv_nchwc_other_schedules(config):
     assert {"tile_ow", "order", "unroll_ic", "tile_oc", "outer", "ic_block"} <= set(knobs.space)
     (actual,) = compile_kernel(kernel)(xb, graph.nodes[0].inputs[1].data)
     assert_same(actual, expected, **TOL)
+
+
+@pytest.mark.parametrize("blocks_per_group, options, tile", [(4, (1, 2, 4), 2), (4, (1, 2, 4), 4), (2, (1, 2), 2),
+                                                             (3, (1,), 1)])
+def test_grouped_conv_tiles_channel_blocks_of_one_group(blocks_per_group, options, tile):
+    """A register tile's channel blocks are of one group, so they share each broadcast input value:
+    the input's index does not depend on the unrolled loop over the tile's blocks."""
+    from ember.codegen.target import Target
+    from ember.ir.loops import Load
+    from ember.ir.loops.tensor import walk
+    from ember.runtime.build import lower_node
+
+    rng = np.random.default_rng(2)
+    group, block = 2, 4
+    x = rng.uniform(-1, 1, (1, 8 * group, 6, 6)).astype(np.float32)
+    w = rng.uniform(-1, 1, (blocks_per_group * block * group, 8, 3, 3)).astype(np.float32)
+    graph, xb = blocked_graph(x, w, None, {"pads": [1, 1, 1, 1], "strides": [1, 1], "dilations": [1, 1],
+                                           "group": group}, block, block)
+    knobs = Knobs({"tile_oc": tile})
+    kernel = lower_node(graph.nodes[0], Target.host(), "conv", knobs)
+    assert knobs.space["tile_oc"] == options
+    loops = [f for f in walk_loops(kernel.body) if f.kind == "unrolled" and "i1.i" in f.var.name]
+    assert loops and all(f.extent == tile for f in loops)  # the loops over the tile's channel blocks
+    tile_loops = list({id(f.var): f.var for f in loops}.values())
+    stores = [s for s in walk_stores(kernel.body) if s.buffer.scope == "local" and "acc" in s.buffer.name]
+    input_loads = [e for s in stores for e in walk(s.value) if isinstance(e, Load) and e.buffer.name == "padded"]
+    assert input_loads and not any(e is v for v in tile_loops for load in input_loads for e in walk(load.index))
+    check_compiled_graph(graph, xb)
+
+
+def walk_loops(s):
+    from ember.ir.loops import For
+    if isinstance(s, For):
+        yield s
+    for child in (*getattr(s, "stmts", ()), getattr(s, "body", None), getattr(s, "then", None), getattr(s, "otherwise", None)):
+        if child is not None and hasattr(child, "__dict__"):
+            yield from walk_loops(child)
+
+
+def walk_stores(s):
+    from ember.ir.loops import Store
+    if isinstance(s, Store):
+        yield s
+    for child in (*getattr(s, "stmts", ()), getattr(s, "body", None), getattr(s, "then", None), getattr(s, "otherwise", None)):
+        if child is not None and hasattr(child, "__dict__"):
+            yield from walk_stores(child)
 
 
 @pytest.mark.parametrize("registers", [16, 32])
@@ -203,7 +251,9 @@ def test_pack_conv_weight_compiled_and_inverse():
 
 @pytest.mark.parametrize("shapes, attrs, reason", [
     ([(1, 2, 5, 5, 4), (2, 3, 3, 3, 4, 4)], {"group": 1}, "does not match"),
-    ([(1, 2, 5, 5, 4), (2, 1, 3, 3, 1, 4)], {"group": 4}, "only depthwise"),
+    ([(1, 2, 5, 5, 4), (2, 1, 3, 3, 1, 4)], {"group": 4}, "does not divide"),  # a group of half a block
+    ([(1, 4, 5, 5, 4), (4, 1, 3, 3, 4, 4)], {"group": 2}, "in 2 groups"),  # groups of 8 channels, W of 4
+    ([(1, 2, 5, 5, 4), (2, 1, 3, 3, 1, 2)], {"group": 8}, "a depthwise W must be"),
     ([(1, 2, 5, 5, 4), (2, 2, 3, 3, 4, 4), (4, 2)], {"group": 1}, "B has shape"),
 ])
 def test_conv_nchwc_rejects_mismatched_operands(shapes, attrs, reason):

@@ -91,8 +91,25 @@ def test_depthwise_keeps_its_input_block_and_concat_stays_blocked():
     }}""", **TOL)
 
 
+def test_grouped_conv_of_whole_blocks_is_blocked():
+    # 2 groups of 8 input and 4 output channels: blocks of 4 never straddle two groups
+    check_rewrite(BlockedLayout(block=4), """
+    graph g(%x: f32[1,16,5,5]) {
+      %w: f32[8,8,3,3] = const splat(0.1)
+      %y: f32[1,8,5,5] = Conv(%x, %w) {group=2, pads=[1, 1, 1, 1]}
+      return %y
+    }""", f"""
+    graph g(%x: f32[1,16,5,5]) {{
+      %w: f32[2,2,3,3,4,4] = const splat(0.1)
+      %xb: f32[1,4,5,5,4] = ToBlocked(%x) {{block=4}}
+      %yb: f32[1,2,5,5,4] = ConvNCHWc(%xb, %w) {{{CONV}, group=2}}
+      %y: f32[1,8,5,5] = FromBlocked(%yb)
+      return %y
+    }}""", **TOL)
+
+
 @pytest.mark.parametrize("weights, conv", [
-    ("%w: f32[4,2,3,3] = const splat(0.1)", "%y: f32[1,4,5,5] = Conv(%x, %w) {group=2, pads=[1, 1, 1, 1]}"),  # grouped, not depthwise
+    ("%w: f32[2,2,3,3] = const splat(0.1)", "%y: f32[1,2,5,5] = Conv(%x, %w) {group=2, pads=[1, 1, 1, 1]}"),  # 1 output channel a group
     ("%w: f32[5,4,3,3] = const splat(0.1)", "%y: f32[1,5,5,5] = Conv(%x, %w) {pads=[1, 1, 1, 1]}"),  # 5 channels
 ])
 def test_convs_it_cannot_block_stay(weights, conv):
