@@ -246,3 +246,36 @@ def test_loop_with_little_work_runs_serially_and_one_with_enough_in_parallel(mon
     x = np.ones((64, 4096), np.float32)
     set_threads(large.jit, 2)
     np.testing.assert_array_equal(large(x)[0], x * 3)
+
+
+BIND_PROBE = """
+import json, os, time
+from ember.codegen.parallel import pool, worker_cpus
+pool().grow(3)  # two workers
+main, full = os.getpid(), sorted(os.sched_getaffinity(0))
+expected = sorted({worker_cpus().get(w) for w in (1, 2)} - {None})
+for _ in range(200):  # a worker binds itself as it starts
+    restricted = sorted(c for t in os.listdir("/proc/self/task") if int(t) != main
+                        for cpus in [sorted(os.sched_getaffinity(int(t)))] if cpus != full for c in cpus)
+    if sorted(set(restricted)) == expected:
+        break
+    time.sleep(0.01)
+print(json.dumps({"full": full, "expected": expected, "restricted": restricted}))
+"""
+
+
+@pytest.mark.parametrize("bind", ["1", "0"])
+def test_workers_bind_to_one_cpu_each_unless_told_not_to(bind):
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", BIND_PROBE], env={**os.environ, "EMBER_BIND_THREADS": bind},
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    probe = json.loads(out)
+    if bind == "0" or len(probe["full"]) < 2:
+        assert probe["expected"] == [] and probe["restricted"] == []
+    else:  # worker i on the i-th allowed CPU (modulo their number), each on that CPU alone
+        cpus = probe["full"]
+        assert probe["expected"] == sorted({cpus[1 % len(cpus)], cpus[2 % len(cpus)]})
+        assert sorted(set(probe["restricted"])) == probe["expected"]
