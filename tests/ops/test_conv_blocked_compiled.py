@@ -143,7 +143,7 @@ def test_grouped_conv_tiles_channel_blocks_of_one_group(blocks_per_group, option
     """A register tile's channel blocks are of one group, so they share each broadcast input value:
     the input's index does not depend on the unrolled loop over the tile's blocks."""
     from ember.codegen.target import Target
-    from ember.ir.loops import Load
+    from ember.ir.loops import For, Load, Store
     from ember.ir.loops.tensor import walk
     from ember.runtime.build import lower_node
 
@@ -156,31 +156,22 @@ def test_grouped_conv_tiles_channel_blocks_of_one_group(blocks_per_group, option
     knobs = Knobs({"tile_oc": tile})
     kernel = lower_node(graph.nodes[0], Target.host(), "conv", knobs)
     assert knobs.space["tile_oc"] == options
-    loops = [f for f in walk_loops(kernel.body) if f.kind == "unrolled" and "i1.i" in f.var.name]
+    loops = [f for f in statements(kernel.body, For) if f.kind == "unrolled" and "i1.i" in f.var.name]
     assert loops and all(f.extent == tile for f in loops)  # the loops over the tile's channel blocks
     tile_loops = list({id(f.var): f.var for f in loops}.values())
-    stores = [s for s in walk_stores(kernel.body) if s.buffer.scope == "local" and "acc" in s.buffer.name]
+    stores = [s for s in statements(kernel.body, Store) if s.buffer.scope == "local" and "acc" in s.buffer.name]
     input_loads = [e for s in stores for e in walk(s.value) if isinstance(e, Load) and e.buffer.name == "padded"]
     assert input_loads and not any(e is v for v in tile_loops for load in input_loads for e in walk(load.index))
     check_compiled_graph(graph, xb)
 
 
-def walk_loops(s):
-    from ember.ir.loops import For
-    if isinstance(s, For):
+def statements(s, kind):
+    """The statements of class ``kind`` under ``s``, in program order."""
+    if isinstance(s, kind):
         yield s
     for child in (*getattr(s, "stmts", ()), getattr(s, "body", None), getattr(s, "then", None), getattr(s, "otherwise", None)):
         if child is not None and hasattr(child, "__dict__"):
-            yield from walk_loops(child)
-
-
-def walk_stores(s):
-    from ember.ir.loops import Store
-    if isinstance(s, Store):
-        yield s
-    for child in (*getattr(s, "stmts", ()), getattr(s, "body", None), getattr(s, "then", None), getattr(s, "otherwise", None)):
-        if child is not None and hasattr(child, "__dict__"):
-            yield from walk_stores(child)
+            yield from statements(child, kind)
 
 
 @pytest.mark.parametrize("registers", [16, 32])
