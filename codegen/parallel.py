@@ -21,9 +21,9 @@ its parent's workers and starts its own when asked.
 
 Each worker binds itself to one CPU of the process's affinity set (worker ``i``
 to the ``i``-th, modulo their number; the calling thread stays free), as TVM's
-and OpenMP runtimes with binding do. On a VM a worker woken after an idle pause
-was often placed on the calling thread's CPU, whose vCPU the guest saw as the
-only one running, and the whole call then ran on one core: SqueezeNet's median
+and OpenMP runtimes with binding do. On a VM a call after an idle pause often
+ran at one core's speed, as if the woken worker shared the calling thread's
+CPU, and binding the workers by hand removed that: SqueezeNet's median
 call after a 0.2 s pause at 2 threads was 15.2 ms free and 8.8 ms bound (9.0 and
 8.1 ms minima), BERT's 18.6 and 17.4 ms. ``EMBER_BIND_THREADS=0`` leaves the
 workers free (e.g. for several processes sharing the cores).
@@ -497,6 +497,7 @@ def worker_cpus() -> dict[int, int]:
         cpus = sorted(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return {}
+    cpus = [c for c in cpus if c < 64 * CPU_MASK_WORDS]  # what the worker's mask can name
     if len(cpus) < 2 or os.environ.get("EMBER_BIND_THREADS", "1") == "0":
         return {}
     return {worker: cpus[worker % len(cpus)] for worker in range(1, MAX_THREADS)}
