@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ember.ir import Graph, graph_difference, parse, print_graph, verify
+from ember.ir.loops import Stmt
 
 
 def assert_roundtrip(graph: Graph) -> Graph:
@@ -14,3 +15,12 @@ def assert_roundtrip(graph: Graph) -> Graph:
     assert diff is None, f"round trip changed the graph: {diff}"
     assert print_graph(parsed) == text
     return parsed
+
+
+def statements(stmt, kind) -> list:
+    """The loop-IR statements of class ``kind`` under ``stmt`` (itself included), in program order."""
+    found = [stmt] if isinstance(stmt, kind) else []
+    for child in (*getattr(stmt, "stmts", ()), *(getattr(stmt, a, None) for a in ("body", "then", "otherwise"))):
+        if isinstance(child, Stmt):
+            found += statements(child, kind)
+    return found

@@ -37,7 +37,6 @@ class LoweringError(ValueError):
     """The schedule cannot be lowered (e.g. it reads a tensor that is not a kernel input)."""
 
 
-
 def _stage_loop(stage: Stage, ax: IterVar, body: Stmt, var: Var | None = None, extent: int | None = None) -> For:
     """The loop of ``stage`` over ``ax`` (over ``var`` in ``[0, extent)`` when given: a tile's own
     range) around ``body``, with the stage's annotation and unroll factor for it."""

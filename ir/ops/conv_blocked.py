@@ -214,13 +214,19 @@ def schedule_conv_blocked(outputs: list[Tensor], target, knobs=None) -> Schedule
     return schedule
 
 
+def _operands(stage: Stage) -> tuple[Tensor, Tensor]:
+    """The (padded) blocked input and the packed weights a convolution stage reads."""
+    reads = {len(e.tensor.shape): e.tensor for e in walk(stage.op.body) if isinstance(e, TensorRead)}
+    return reads[5], reads[6]
+
+
 def _groups(stage: Stage) -> int:
     """The groups of a grouped (not depthwise) convolution stage: input channel blocks over the
     blocks one output block reads; 1 for depthwise and ungrouped ones."""
     if len(stage.op.reduce_axes) < 4:
         return 1
-    reads = {len(e.tensor.shape): e.tensor for e in walk(stage.op.body) if isinstance(e, TensorRead)}
-    return reads[5].shape[1] // reads[6].shape[1]
+    x, w = _operands(stage)
+    return x.shape[1] // w.shape[1]
 
 
 def _default_outer(stage: Stage, tile_oc: int) -> str:
@@ -235,10 +241,10 @@ def _default_outer(stage: Stage, tile_oc: int) -> str:
     n, oo, oh, _, _ = stage.op.axes
     if len(stage.op.reduce_axes) < 4:
         return "oc"
-    reads = {len(e.tensor.shape): e.tensor for e in walk(stage.op.body) if isinstance(e, TensorRead)}
-    x, w = (4 * math.prod(reads[rank].shape) for rank in (5, 6))  # the (padded) input, the packed weights
-    x = x * _touched(reads[5].shape[2], oh.extent, reads[6].shape[2]) * \
-        _touched(reads[5].shape[3], stage.op.axes[3].extent, reads[6].shape[3])  # strided: not every row
+    source, weights = _operands(stage)
+    x, w = (4 * math.prod(t.shape) for t in (source, weights))
+    x = x * _touched(source.shape[2], oh.extent, weights.shape[2]) * \
+        _touched(source.shape[3], stage.op.axes[3].extent, weights.shape[3])  # strided: not every row
     if x <= CACHED_BYTES or w <= CACHED_BYTES:
         return "oc" if x <= CACHED_BYTES else "oh"
     return "oc" if -(-oo.extent // tile_oc) * x <= n.extent * oh.extent * w else "oh"

@@ -13,6 +13,8 @@ from ember.ir.loops import (INDEX, Const, Prefetch, compute, const, create_sched
 from ember.ir.loops.lower import MAX_TILE_PREFETCHES
 from ember.ir.loops.visit import free_vars, substitute
 
+from tests.helpers import statements
+
 TARGETS = ["host", "x86-64"]
 
 
@@ -37,17 +39,10 @@ def blocked_product(m: int, n: int, k: int, tile: tuple[int, int], k_block: int)
     return lower(s, [x, w], "f")
 
 
-def prefetches(s) -> list[Prefetch]:
-    if isinstance(s, Prefetch):
-        return [s]
-    children = list(getattr(s, "stmts", ())) + [getattr(s, a, None) for a in ("body", "then", "otherwise")]
-    return [p for c in children if c is not None and not isinstance(c, (int, str)) for p in prefetches(c)]
-
-
 @pytest.mark.parametrize("columns, lines", [(16, [0, 15]), (40, [0, 16, 32, 39])])
 def test_one_prefetch_per_cache_line_of_each_tile_row_before_the_reduction(columns, lines):
     kernel = blocked_product(6, 2 * columns, 12, (3, columns), k_block=4)
-    found = prefetches(kernel.body)
+    found = statements(kernel.body, Prefetch)
     assert len(found) == len(lines) and all(p.buffer.name == "y" for p in found)
     # in the unrolled loop over the tile's rows, ahead of the block's reduction loop
     assert re.search(r"for unrolled \([\w.]+, 0, 3\) \{\n(\s+prefetch y\[.*\]\n){%d}\s+\}\n\s+for \(r" % len(lines),
@@ -62,10 +57,10 @@ def at_origin(index) -> int:
     return int(value.value)
 
 def test_no_prefetch_without_blocks_or_for_a_tile_too_large():
-    assert prefetches(blocked_product(6, 32, 12, (3, 16), k_block=12).body) == []  # C is only stored
+    assert statements(blocked_product(6, 32, 12, (3, 16), k_block=12).body, Prefetch) == []  # C is only stored
     rows, columns = 16, 64  # 16 rows of 5 prefetches (4 lines, last element)
     assert rows * 5 > MAX_TILE_PREFETCHES
-    assert prefetches(blocked_product(rows, columns, 8, (rows, columns), k_block=4).body) == []
+    assert statements(blocked_product(rows, columns, 8, (rows, columns), k_block=4).body, Prefetch) == []
 
 
 @pytest.mark.parametrize("target", TARGETS)

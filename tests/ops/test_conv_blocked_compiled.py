@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ember
+from tests.helpers import statements
 from tests.ops.harness import COMPILE_TARGETS, assert_same
 
 SETTINGS = settings(max_examples=12, deadline=None, derandomize=True, database=None,
@@ -163,15 +164,6 @@ def test_grouped_conv_tiles_channel_blocks_of_one_group(blocks_per_group, option
     input_loads = [e for s in stores for e in walk(s.value) if isinstance(e, Load) and e.buffer.name == "padded"]
     assert input_loads and not any(e is v for v in tile_loops for load in input_loads for e in walk(load.index))
     check_compiled_graph(graph, xb)
-
-
-def statements(s, kind):
-    """The statements of class ``kind`` under ``s``, in program order."""
-    if isinstance(s, kind):
-        yield s
-    for child in (*getattr(s, "stmts", ()), getattr(s, "body", None), getattr(s, "then", None), getattr(s, "otherwise", None)):
-        if child is not None and hasattr(child, "__dict__"):
-            yield from statements(child, kind)
 
 
 @pytest.mark.parametrize("registers", [16, 32])

@@ -15,6 +15,7 @@ from ember.ir.loops.stmt import Seq
 from ember.ir.ops.gemm_schedule import gemm_operands
 from ember.ir.ops.matmul import contraction, contraction_schedule, parse_einsum
 
+from tests.helpers import statements
 from tests.ops.harness import COMPILE_TARGETS
 
 
@@ -40,13 +41,7 @@ def check(equation, shapes, target, config=None):
 
 def allocations(stmt):
     """Every local buffer a statement allocates."""
-    found = []
-    if isinstance(stmt, Allocate):
-        found.append(stmt.buffer)
-    for child in (stmt.stmts if isinstance(stmt, Seq) else
-                  [getattr(stmt, a) for a in ("body", "then", "otherwise") if getattr(stmt, a, None) is not None]):
-        found += allocations(child)
-    return found
+    return [a.buffer for a in statements(stmt, Allocate)]
 
 
 @pytest.mark.parametrize("target,tile", [("x86-64", (6, 8)), ("x86-64-v3", (6, 16)), ("x86-64-v4", (14, 32))])
