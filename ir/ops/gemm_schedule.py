@@ -3,10 +3,10 @@
 A contraction stage ``C[..., i, j] = sum_k A[.., i, .., k ..] * B[.., k, .., j ..]``
 (any operand layout: transposed, batched, broadcast) is looped as in BLIS::
 
-    for jo:                         # blocks of block_n panels of B (parallel, or the batch loops are)
+    for jo:                         # blocks_n blocks of panels of B (parallel, or the batch loops are)
       for ko:                       # blocks of tile_k along k (when k is split)
         B.packed tile = B[ko block, jo block]  as [panel][k][tile_n]
-        for io:                     # blocks of block_m panels of A
+        for io:                     # blocks_m blocks of panels of A
           A.packed tile = A[io block, ko block] as [panel][k][tile_m]
           for jp: for ip:           # one tile_m x tile_n tile of C
             acc = 0
@@ -29,7 +29,7 @@ bias, activation or residual) is computed from the accumulators as they are
 stored (``Stage.compute_epilogue``).
 
 Knobs: ``tile_m`` x ``tile_n`` (the register tile), ``tile_k`` (the k block),
-``block_m`` / ``block_n`` (panels of A / B per block), ``pack_a``, ``pack_b`` (a B
+``blocks_m`` / ``blocks_n`` (how many blocks of equal numbers of panels A / B are cut in), ``pack_a``, ``pack_b`` (a B
 contiguous along j may be read in place), ``unroll_k`` (k steps per iteration of the
 micro-kernel's loop, unrolled by LLVM), and
 ``parallel`` (``outer``: the batch or the B blocks; ``panels``: the B panels of
@@ -196,16 +196,18 @@ def schedule_gemm(schedule: Schedule, stage: Stage, operands: GemmOperands, targ
     # threads share the outermost loop: the batch, or else the blocks of B (an even number of them)
     batched = math.prod(ax.extent for ax in batch) > 1
     parallel = knobs.choose("parallel", ("outer", "panels"), "outer")
-    # Block sizes count panels. Their options must not depend on other knobs' values (the space
-    # is the same for every config); the defaults follow the cache budgets for the default
-    # tiles. A block larger than the panels there are is one block.
+    # The knobs count blocks, each of as equal a number of panels as can be, so that every option
+    # is a balanced split whatever the tile (its options must not depend on other knobs' values:
+    # the space is the same for every config). The defaults follow the cache budgets for the
+    # default tiles; more blocks than panels is one panel a block.
     d = knobs.defaults
-    n_options, m_options = _panel_options(j.extent, min(nr_options)), _panel_options(i.extent, 1)
-    nb = knobs.choose("block_n", n_options, _at_most(n_options, _blocks(
-        -(-j.extent // d["tile_n"]), B_BLOCK_BYTES // (d["tile_k"] * d["tile_n"] * itemsize), even=not batched)))
-    mb = knobs.choose("block_m", m_options, _at_most(m_options, _blocks(
-        -(-i.extent // d["tile_m"]), A_BLOCK_BYTES // (d["tile_k"] * d["tile_m"] * itemsize))))
-    nb, mb = min(nb, -(-j.extent // nr)), min(mb, -(-i.extent // mr))
+    panels_n, panels_m = -(-j.extent // nr), -(-i.extent // mr)
+    default_n, default_m = -(-j.extent // d["tile_n"]), -(-i.extent // d["tile_m"])
+    n_blocks = knobs.choose("blocks_n", *_count_options(-(-j.extent // min(nr_options)), -(-default_n // _blocks(
+        default_n, B_BLOCK_BYTES // (d["tile_k"] * d["tile_n"] * itemsize), even=not batched))))
+    m_blocks = knobs.choose("blocks_m", *_count_options(i.extent, -(-default_m // _blocks(
+        default_m, A_BLOCK_BYTES // (d["tile_k"] * d["tile_m"] * itemsize)))))
+    nb, mb = -(-panels_n // min(n_blocks, panels_n)), -(-panels_m // min(m_blocks, panels_m))
     # A packed pays when many panels of B reuse it; for a few, reading A in place is faster
     pack_a = knobs.choose("pack_a", (True, False), j.extent > PACK_A_MIN_PANELS * nr_default)
     # B may be read in place where its rows are contiguous along j (a vector load each)
@@ -255,17 +257,17 @@ def _blocks(panels: int, cap: int, even: bool = False) -> int:
     return max(1, -(-panels // blocks))
 
 
-def _panel_options(extent: int, smallest_tile: int) -> list[int]:
-    """Panel counts a block may take, up to the panels of the smallest tile: every count up to
-    64 (the defaults :func:`_blocks` gives), then powers of two."""
-    most = -(-extent // smallest_tile)
-    return sorted({p for p in range(1, min(most, 64) + 1)} | {1 << e for e in range(most.bit_length()) if 1 << e <= most}
-                  | {most})
-
-
-def _at_most(options: list[int], value: int) -> int:
-    """The largest option not above ``value``."""
-    return max(o for o in options if o <= max(value, options[0]))
+def _count_options(most: int, default: int) -> tuple[list[int], int]:
+    """Block counts a knob may take when there are at most ``most`` panels: every count up to 16,
+    then powers of two and their halfway points (24, 48, ...), ``most`` itself and ``default``
+    (the count the cache budget gives for the default tile); and that default."""
+    counts = set(range(1, min(most, 16) + 1))
+    step = 16
+    while step < most:
+        counts |= {c for c in (step + step // 2, 2 * step) if c <= most}
+        step *= 2
+    default = min(max(default, 1), most)
+    return sorted(counts | {most, default}), default
 
 
 def _copy_loops(stage: Stage, along_panel: bool, itemsize: int) -> None:

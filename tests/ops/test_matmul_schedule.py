@@ -12,7 +12,7 @@ from ember.codegen.target import Target
 from ember.ir.loops import Allocate, For, lower, placeholder
 from ember.ir.loops.knobs import Knobs
 from ember.ir.loops.stmt import Seq
-from ember.ir.ops.gemm_schedule import gemm_operands
+from ember.ir.ops.gemm_schedule import _count_options, gemm_operands
 from ember.ir.ops.matmul import contraction, contraction_schedule, parse_einsum
 
 from tests.helpers import statements
@@ -48,7 +48,7 @@ def allocations(stmt):
 def test_default_register_tile_follows_the_vector_width(target, tile):
     kernel, knobs = product_kernel("ik,kj->ij", [(84, 32), (32, 64)], target)
     assert (knobs.defaults["tile_m"], knobs.defaults["tile_n"]) == tile
-    assert {"tile_m", "tile_n", "tile_k", "block_m", "block_n", "pack_a", "pack_b", "parallel"} <= set(knobs.space)
+    assert {"tile_m", "tile_n", "tile_k", "blocks_m", "blocks_n", "pack_a", "pack_b", "parallel"} <= set(knobs.space)
     (acc,) = [b for b in allocations(kernel.body) if b.name.endswith(".acc")]
     assert acc.shape == tile
 
@@ -78,9 +78,29 @@ def test_products_match_numpy_for_default_and_other_configs(target, equation, sh
     _, knobs = check(equation, shapes, target)
     others = [{"pack_a": False}, {"pack_a": True, "pack_b": False}, {"parallel": "panels", "tile_m": 1},
               {"tile_k": knobs.space["tile_k"][1]},
-              {"tile_n": knobs.space["tile_n"][-1], "block_m": 1, "block_n": 1}]
+              {"tile_n": knobs.space["tile_n"][-1], "blocks_m": 1, "blocks_n": 1},
+              {"blocks_m": 3, "blocks_n": 3},  # ragged blocks
+              {"blocks_m": knobs.space["blocks_m"][-1], "blocks_n": knobs.space["blocks_n"][-1]}]
     for config in others:
         check(equation, shapes, target, config)
+
+
+def test_block_counts_cut_the_panels_in_equal_blocks():
+    # 32 panels of 24 columns in 3 blocks of 11, 32 panels of 4 rows in 5 blocks of 7 (each loop guarded)
+    kernel, knobs = product_kernel("ik,kj->ij", [(128, 64), (64, 768)], "x86-64-v3",
+                                   {"tile_m": 4, "tile_n": 24, "blocks_n": 3, "blocks_m": 5})
+    extents = {loop.var.name: loop.extent for loop in statements(kernel.body, For)}
+    assert (extents["product_i1.o.o"], extents["product_i1.o.i"]) == (3, 11)
+    assert (extents["product_i0.o.o"], extents["product_i0.o.i"]) == (5, 7)
+    # the defaults: two blocks of B (one per thread), and blocks of A of the cache budget
+    assert (knobs.defaults["blocks_n"], knobs.defaults["blocks_m"]) == (2, 2)
+
+
+def test_block_count_options_are_dense_then_geometric_and_hold_the_default():
+    assert _count_options(12, 5) == (list(range(1, 13)), 5)
+    options, default = _count_options(100, 98)
+    assert options == [*range(1, 17), 24, 32, 48, 64, 96, 98, 100] and default == 98
+    assert _count_options(4, 9) == ([1, 2, 3, 4], 4)  # more blocks than panels: one panel each
 
 
 def test_only_matrix_products_take_the_template():
