@@ -46,7 +46,7 @@ def test_conv_takes_its_epilogue():
     check_rewrite(FuseOps(), CONV_EPILOGUE, CONV_EPILOGUE_FUSED, rtol=1e-6, atol=1e-6)
 
 
-def test_a_value_with_two_readers_ends_the_group():
+def test_a_value_read_twice_joins_when_its_paths_meet_again():
     before = """
     graph g(%x: f32[4]) {
       %a: f32[4] = Exp(%x)
@@ -57,16 +57,85 @@ def test_a_value_with_two_readers_ends_the_group():
     }"""
     after = """
     graph g(%x: f32[4]) {
-      %a: f32[4] = Exp(%x)
-      %c: f32[4] = Sigmoid(%a)
-      %y: f32[4] = Fused(%a, %c) {body=BODY}
+      %y: f32[4] = Fused(%x) {body=BODY}
       return %y
-    }""".replace("BODY", body("""graph fused(%in0: f32[4], %in1: f32[4]) {
-      %t0: f32[4] = Relu(%in0)
-      %t1: f32[4] = Add(%t0, %in1)
+    }""".replace("BODY", body("""graph fused(%in0: f32[4]) {
+      %t0: f32[4] = Exp(%in0)
+      %t1: f32[4] = Relu(%t0)
+      %t2: f32[4] = Sigmoid(%t0)
+      %t3: f32[4] = Add(%t1, %t2)
+      return %t3
+    }"""))
+    check_rewrite(FuseOps(), before, after)
+
+
+def test_a_value_whose_readers_part_ways_ends_the_group():
+    before = """
+    graph g(%x: f32[4]) {
+      %a: f32[4] = Exp(%x)
+      %b: f32[4] = Relu(%a)
+      %c: f32[4] = Sigmoid(%a)
+      return %b, %c
+    }"""
+    check_rewrite(FuseOps(), before, None)
+
+
+def test_a_path_out_of_the_group_and_back_would_be_a_cycle():
+    # %a -> MaxPool -> %y: the Add may not join Exp's group (the Fused node would read its own
+    # result through the pool), so Exp stays alone and the Add takes only the Relu
+    before = """
+    graph g(%x: f32[1,1,4,4]) {
+      %a: f32[1,1,4,4] = Exp(%x)
+      %b: f32[1,1,4,4] = Relu(%a)
+      %p: f32[1,1,4,4] = MaxPool(%a) {kernel_shape=[1, 1]}
+      %y: f32[1,1,4,4] = Add(%b, %p)
+      return %y
+    }"""
+    after = """
+    graph g(%x: f32[1,1,4,4]) {
+      %a: f32[1,1,4,4] = Exp(%x)
+      %p: f32[1,1,4,4] = MaxPool(%a) {kernel_shape=[1, 1]}
+      %y: f32[1,1,4,4] = Fused(%a, %p) {body=BODY}
+      return %y
+    }""".replace("BODY", body("""graph fused(%in0: f32[1,1,4,4], %in1: f32[1,1,4,4]) {
+      %t0: f32[1,1,4,4] = Relu(%in0)
+      %t1: f32[1,1,4,4] = Add(%t0, %in1)
       return %t1
     }"""))
     check_rewrite(FuseOps(), before, after)
+
+
+GELU_AFTER_MATMUL = """
+graph g(%x: f32[8,16]) {
+  %w: f32[16,24] = const splat(0.05)
+  %b: f32[24] = const splat(0.1)
+  %m: f32[8,24] = MatMul(%x, %w)
+  %h: f32[8,24] = Add(%m, %b)
+  %s: f32[] = const splat(1.4142135)
+  %d: f32[8,24] = Div(%h, %s)
+  %e: f32[8,24] = Erf(%d)
+  %one: f32[] = const splat(1.0)
+  %p: f32[8,24] = Add(%e, %one)
+  %q: f32[8,24] = Mul(%h, %p)
+  %half: f32[] = const splat(0.5)
+  %y: f32[8,24] = Mul(%q, %half)
+  return %y
+}"""
+
+
+def test_an_exact_gelu_joins_its_matrix_product_and_compiles_to_one_kernel():
+    graph = parse(GELU_AFTER_MATMUL)
+    fused, _ = run([FuseOps()], graph)
+    (node,) = fused.nodes
+    assert [n.op for n in parse(node.attrs["body"]).nodes] == ["MatMul", "Add", "Div", "Erf", "Add", "Mul", "Mul"]
+    ref = ember.reference(graph)
+    feeds = ref.random_feeds(seed=1)
+    (want,) = ref.run(feeds)
+    for target in ("host", "x86-64"):
+        mod = ember.compile(graph, target=target)
+        assert mod.stats()["kernels"] == 1
+        (got,) = mod.run(feeds)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_elementwise_chain_may_end_in_a_reduction_then_take_its_epilogue():
