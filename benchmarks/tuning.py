@@ -207,21 +207,29 @@ def trials_to_reach(costs: list[float], target_cost: float) -> int | None:
     return int(hits[0]) + 1 if len(hits) else None
 
 
-def summarize(task_runs: dict[str, Any]) -> dict:
+def search_costs(run: dict, search_only: bool) -> list[float]:
+    """A run's costs in trial order; with ``search_only``, without its first trial (the default
+    config, which every run measures first, whatever the tuner)."""
+    return run["costs"][1:] if search_only else run["costs"]
+
+
+def summarize(task_runs: dict[str, Any], search_only: bool = False) -> dict:
     """Per tuner: mean trials to 95% of the task's best (over the seeds that reach it) and final speed.
-    The best is the landscape's (``best_s`` of a replay) or the fastest any run found."""
+    The best is the landscape's (``best_s`` of a replay) or the fastest any run found (the
+    default included); ``search_only`` counts trials from the first one after the default."""
     runs = task_runs["runs"]
     best = task_runs.get("best_s") or min(min(r["costs"], default=math.inf) for r in runs)
-    out: dict[str, Any] = {"best_s": best, "tuners": {}}
+    out: dict[str, Any] = {"best_s": best, "tuners": {}, "search_only": search_only}
     for tuner in dict.fromkeys(r["tuner"] for r in runs):
         mine = [r for r in runs if r["tuner"] == tuner]
-        reached = [trials_to_reach(r["costs"], best) for r in mine]
+        reached = [trials_to_reach(search_costs(r, search_only), best) for r in mine]
         hits = [n for n in reached if n is not None]
         out["tuners"][tuner] = {
             "trials_to_95": reached,
             "mean_trials_to_95": float(np.mean(hits)) if hits else None,
             "reached": f"{len(hits)}/{len(mine)}",
-            "final_gflops": float(np.mean([task_runs["flops"] / min(r["costs"]) * 1e-9 for r in mine])),
+            "final_gflops": float(np.mean([task_runs["flops"] / min(search_costs(r, search_only)) * 1e-9
+                                           for r in mine])),
             "failed": sum(r["failed"] for r in mine),
         }
     tuners = out["tuners"]
@@ -244,7 +252,9 @@ def plot(report: dict, path: str) -> None:
     for ax, name in zip(axes[0], names):
         entry = report["tasks"][name]
         for tuner in dict.fromkeys(r["tuner"] for r in entry["runs"]):
-            curves = [entry["flops"] / best_so_far(r["costs"]) * 1e-9 for r in entry["runs"] if r["tuner"] == tuner]
+            search_only = entry["summary"].get("search_only", False)
+            curves = [entry["flops"] / best_so_far(search_costs(r, search_only)) * 1e-9
+                      for r in entry["runs"] if r["tuner"] == tuner]
             length = min(len(c) for c in curves)
             stack = np.vstack([c[:length] for c in curves])
             x = np.arange(1, length + 1)
@@ -268,6 +278,8 @@ def print_report(report: dict) -> None:
     if mode == "replay":
         print("replayed: each tuner searches only the configs measured in the landscape, best = the landscape's best; "
               f"a config's time is the {report.get('statistic', 'median')} of its timed runs")
+    if any(entry["summary"].get("search_only") for entry in report["tasks"].values()):
+        print("search only: trials counted from the first after the default config (which every run measures first)")
     for entry in report["tasks"].values():
         s = entry["summary"]
         measured = "configs in the landscape" if mode == "replay" else "distinct configs measured"
@@ -308,6 +320,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--plot", default="tuning.png")
     parser.add_argument("--json")
     parser.add_argument("--from-json", help="report and plot the runs of an earlier --json instead of measuring")
+    parser.add_argument("--search-only", action="store_true",
+                        help="count trials after the default config (every run measures it first: when it is "
+                             "within 95%% of the best, every tuner reaches that at trial 1)")
     args = parser.parse_args(argv)
 
     if args.from_json:
@@ -316,6 +331,8 @@ def main(argv: list[str] | None = None) -> dict:
         report = replay_runs(args)
     else:
         report = measure_runs(args)
+    for entry in report["tasks"].values():
+        entry["summary"] = summarize(entry, args.search_only)
     print_report(report)
     if args.plot:
         plot(report, args.plot)

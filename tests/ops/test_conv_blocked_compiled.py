@@ -170,14 +170,19 @@ def test_grouped_conv_tiles_channel_blocks_of_one_group(blocks_per_group, option
 @pytest.mark.parametrize("width", [1, 3, 7, 13, 14, 28, 56, 112])
 def test_shared_input_tile_loads_least_per_multiply_add(width, registers):
     """With one broadcast input for every channel block, the default is the dividing tile with the
-    fewest loads per multiply-add among those of at least 8 sums (when one has that many)."""
+    fewest loads per multiply-add among those of at least 8 sums (when one has that many), of
+    those the one with the fewest channel blocks."""
     tile_oc, tile_ow = default_register_tile([1, 2, 4], width, 1, registers, shared_input=True)
     assert tile_oc * (tile_ow + 1) + 1 <= registers
     enough = [(oc, ow) for oc in (1, 2, 4) for ow in range(1, min(width, 32) + 1)
               if width % ow == 0 and oc * (ow + 1) + 1 <= registers and oc * ow >= 8]
     if enough:
         assert width % tile_ow == 0 and tile_oc * tile_ow >= 8
-        assert (tile_oc + tile_ow) / (tile_oc * tile_ow) == min((oc + ow) / (oc * ow) for oc, ow in enough)
+        least = min((oc + ow) / (oc * ow) for oc, ow in enough)
+        assert (tile_oc + tile_ow) / (tile_oc * tile_ow) == least
+        # of the tiles loading as little (and as large), the fewest channel blocks
+        ties = [(oc, ow) for oc, ow in enough if (oc + ow) / (oc * ow) == least and oc * ow == tile_oc * tile_ow]
+        assert tile_oc == min(oc for oc, _ in ties)
     else:
         assert (tile_oc, tile_ow) == default_register_tile([1, 2, 4], width, 1, registers)
 
