@@ -39,6 +39,13 @@ a different (smaller) problem than the live search, and the report says so.
     python benchmarks/tuning.py --sample 400 --landscape land.json ...   # also keep the measurements for replay
     python benchmarks/tuning.py --replay land.json [--seeds 20] [--trials 128] ...       # offline comparison
     python benchmarks/tuning.py --from-json OUT [--plot tuning.png]      # report and plot earlier runs again
+    python benchmarks/tuning.py --from-json OUT --search-only            # trials counted after the default
+
+Every run measures the template's default config first. Where the default is
+within 95% of the best, every tuner "reaches" it at trial 1 and the ratio says
+nothing about the searches; ``--search-only`` counts trials from the first one
+after the default (the best still includes it), which compares the searches
+from scratch. The report says which way it counted.
 """
 
 from __future__ import annotations
