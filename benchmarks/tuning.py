@@ -258,8 +258,8 @@ def plot(report: dict, path: str) -> None:
     fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.5), squeeze=False)
     for ax, name in zip(axes[0], names):
         entry = report["tasks"][name]
+        search_only = entry["summary"].get("search_only", False)
         for tuner in dict.fromkeys(r["tuner"] for r in entry["runs"]):
-            search_only = entry["summary"].get("search_only", False)
             curves = [entry["flops"] / best_so_far(search_costs(r, search_only)) * 1e-9
                       for r in entry["runs"] if r["tuner"] == tuner]
             length = min(len(c) for c in curves)
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> dict:
         report = replay_runs(args)
     else:
         report = measure_runs(args)
-    for entry in report["tasks"].values():
+    for entry in report["tasks"].values():  # measured, replayed or read back: summarized here, once
         entry["summary"] = summarize(entry, args.search_only)
     print_report(report)
     if args.plot:
@@ -384,7 +384,6 @@ def measure_runs(args: argparse.Namespace) -> dict:
                  "trials": args.trials,
                  "measured": len(executor.results()) if executor else sum(len(r["costs"]) for r in runs),
                  "reused": len(known)}
-        entry["summary"] = summarize(entry)
         report["tasks"][name] = entry
         if executor is not None:
             landscapes["tasks"][name] = {"description": description, "workload": task.workload,
@@ -461,7 +460,6 @@ def replay_runs(args: argparse.Namespace) -> dict:
         entry = {"description": description, "space": task.space_size(), "flops": task.flops(), "runs": runs,
                  "trials": args.trials, "measured": len(landscape),
                  "best_s": min(r.cost for r in landscape.results.values())}
-        entry["summary"] = summarize(entry)
         report["tasks"][name] = entry
         print(f"{name}: replayed {len(runs)} runs over {len(landscape)} configs", file=sys.stderr, flush=True)
     return report
