@@ -69,3 +69,20 @@ def test_vector_lanes_match_scalar_loop(op, target):
     for i, v in enumerate(x):
         (alone,) = check_compiled(op, [np.float32([v])], targets=(target,))
         assert alone.view(np.int32)[0] == together.view(np.int32)[i]
+
+
+def test_erfc_rational_is_the_fit_script_output():
+    """The erfc coefficients in vecmath are what tools/fit_erfc.py computes (to float32 rounding)."""
+    import importlib.util
+    from pathlib import Path
+
+    from ember.codegen import vecmath
+
+    path = Path(__file__).parents[2] / "tools" / "fit_erfc.py"
+    spec = importlib.util.spec_from_file_location("fit_erfc", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    numerator, denominator, error = script.fit(6, 5, center=vecmath._ERF_SPLIT)
+    assert error < 5e-8
+    np.testing.assert_allclose(numerator, vecmath._ERFC_NUMERATOR, rtol=1e-5)
+    np.testing.assert_allclose(denominator, vecmath._ERFC_DENOMINATOR, rtol=1e-5)
