@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .fuse_parallel import fuse_parallel_nests
 from .expr import INDEX, Const, Expr, Load, Var, const, logical_and
 from .region import infer_region
 from .schedule import Fuse, Schedule, Split, Stage
@@ -389,7 +390,7 @@ class _Lowering:
         for s in self.schedule.stages:
             if not s.inlined and s.attach is None and id(s.tensor) not in self.folded:
                 nests.append(self.extern_nest(s) if s.is_extern else self.stage_nest(s))
-        return Kernel(self.name, self.params, seq(*nests), self.num_inputs, self.num_outputs)
+        return Kernel(self.name, self.params, fuse_parallel_nests(seq(*nests)), self.num_inputs, self.num_outputs)
 
 
 def _same_index(index: Expr, axis: IterVar) -> bool:
