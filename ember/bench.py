@@ -7,7 +7,13 @@ The result follows the benchmark contract of DESIGN.md::
      "ratios": {"onnxruntime/ember": ..., "reference/ember": ...}}
 
 Each round runs every runner once, in turn, so that a noisy machine slows
-them alike; medians and minima are over rounds.
+them alike; medians and minima are over rounds. By default each timed call
+comes after a pause (:func:`settle`): the latency of an isolated request, where
+the CPU, its caches and the thread pools start cold. With ``steady=True`` each
+round times :data:`STEADY_CALLS` back-to-back calls after an untimed one (a
+runner's time is their mean): the latency under a sustained stream of requests,
+as TVM's ``time_evaluator`` and onnxruntime's perf test measure. The two can
+rank runners differently, so say which one a figure is.
 """
 
 from __future__ import annotations
@@ -63,21 +69,30 @@ def settle() -> None:
     time.sleep(SETTLE_S)
 
 
+# back-to-back calls timed per round in steady mode (after one untimed call)
+STEADY_CALLS = 10
+
+
 def time_interleaved(runners: Mapping[str, Callable[[], Any]], *, repeat: int = 10, warmup: int = 1,
-                     progress: Callable[[str], None] | None = None) -> dict[str, dict]:
+                     progress: Callable[[str], None] | None = None, steady: bool = False) -> dict[str, dict]:
     """Time each runner (a no-argument callable), ``warmup`` calls first, then ``repeat`` rounds
-    that call every runner once in turn, each after :func:`settle`; returns name ->
-    ``{"median_s", "min_s", "runs"}``."""
+    that call every runner in turn, each after :func:`settle`: once, or (``steady``) once untimed
+    and then :data:`STEADY_CALLS` times back to back, timed together; returns name ->
+    ``{"median_s", "min_s", "runs"}`` (seconds per call)."""
     for run in runners.values():
         for _ in range(warmup):
             run()
+    calls = STEADY_CALLS if steady else 1
     times: dict[str, list[float]] = {name: [] for name in runners}
     for r in range(repeat):
         for name, run in runners.items():
             settle()
+            if steady:
+                run()
             start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
+            for _ in range(calls):
+                run()
+            times[name].append((time.perf_counter() - start) / calls)
         if progress:
             progress(f"round {r + 1}/{repeat}")
     return {name: {"median_s": statistics.median(t), "min_s": min(t), "runs": len(t)} for name, t in times.items()}
@@ -86,8 +101,9 @@ def time_interleaved(runners: Mapping[str, Callable[[], Any]], *, repeat: int = 
 def bench(model: Any, *, compare: Sequence[str] = ("reference", "onnxruntime"), threads: int = 1,
           repeat: int = 10, warmup: int = 1, target: str = "host",
           input_shapes: Mapping[str, Sequence[int]] | None = None,
-          progress: Callable[[str], None] | None = None, records: Any = None) -> dict:
-    """Time ember (compiled) against the runners in ``compare``; returns the contract's dict.
+          progress: Callable[[str], None] | None = None, records: Any = None, steady: bool = False) -> dict:
+    """Time ember (compiled) against the runners in ``compare``; returns the contract's dict
+    (with ``"mode"``: ``"post-pause"``, or ``"steady"`` with ``steady``; see the module doc).
 
     With ``records`` (a tuning-records file) ember uses the tuned configs, and
     the runner ``untuned`` is the same model compiled with the defaults.
@@ -113,12 +129,13 @@ def bench(model: Any, *, compare: Sequence[str] = ("reference", "onnxruntime"), 
             raise EmberError("onnxruntime can only be compared on an ONNX model")
         runners["onnxruntime"] = onnxruntime_runner(model, threads)
     results = time_interleaved({name: (lambda run=run: run(feeds)) for name, run in runners.items()},
-                               repeat=repeat, warmup=warmup, progress=progress)
+                               repeat=repeat, warmup=warmup, progress=progress, steady=steady)
     ember_median = results["ember"]["median_s"]
     return {
         "model": str(model),
         "cpu": cpu_name(),
         "threads": threads,
+        "mode": "steady" if steady else "post-pause",
         "target": str(module.target),
         "compile_s": module.stats()["compile_s"],
         "results": results,
@@ -160,7 +177,9 @@ def format_profile(rows: list[dict], top: int = 15) -> str:
 def format_table(report: dict) -> str:
     """The report as a text table: median, min, runs, and each runner's time over ember's."""
     lines = [f"model: {report['model']}", f"cpu: {report['cpu']}   threads: {report['threads']}",
-             f"target: {report['target']}   compile: {report['compile_s']:.2f} s", "",
+             f"target: {report['target']}   compile: {report['compile_s']:.2f} s",
+             "timing: " + ("back-to-back calls (steady)" if report.get("mode") == "steady"
+                           else "one call after each pause (post-pause)"), "",
              f"{'runner':<12} {'median ms':>11} {'min ms':>11} {'runs':>5} {'x ember':>8}"]
     ember_median = report["results"]["ember"]["median_s"]
     for name, r in report["results"].items():

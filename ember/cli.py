@@ -4,7 +4,7 @@
 
     ember run MODEL [--input NAME=FILE.npy ...] [--input-shape NAME=1,3,224,224] [--repeat N]
                     [--executor compiled|reference] [--target T]
-    ember bench MODEL [--compare reference,onnxruntime] [--threads N] [--repeat N] [--json OUT] [--profile]
+    ember bench MODEL [--compare reference,onnxruntime] [--threads N] [--repeat N] [--json OUT] [--profile] [--steady]
     ember ir MODEL [--after PASS] [--full-constants]
     ember tune MODEL --records R [--trials N] [--jobs N] [--tuner xgb|random|grid|beam] [--target T]
                      [--confirm K] [--plot curve.png] [--dask ADDRESS]
@@ -102,7 +102,7 @@ def cmd_bench(args) -> int:
 
     compare = [c for c in args.compare.split(",") if c]
     report = bench(args.model, compare=compare, threads=args.threads, repeat=args.repeat, target=args.target,
-                   input_shapes=_shapes(args.input_shape), records=args.records,
+                   input_shapes=_shapes(args.input_shape), records=args.records, steady=args.steady,
                    progress=lambda msg: print(f"\r{msg}", end="", file=sys.stderr, flush=True))
     print(file=sys.stderr)
     print(format_table(report))
@@ -197,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", metavar="OUT", help="also write the results as JSON")
     bench.add_argument("--profile", action="store_true", help="also print the time of each kernel (a profiling build)")
     bench.add_argument("--records", metavar="R", help="compile with the best configs of this tuning-records file")
+    bench.add_argument("--steady", action="store_true",
+                       help="time back-to-back calls (a stream of requests) instead of one call after each pause")
     bench.set_defaults(func=cmd_bench)
 
     ir = model_command("ir", "print a model's IR text")

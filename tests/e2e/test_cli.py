@@ -60,3 +60,24 @@ def test_bench_json_follows_the_contract(tmp_path):
     assert set(report["ratios"]) == {"onnxruntime/ember", "reference/ember"}
     assert "median ms" in result.stdout
     assert "ms/run" in result.stdout and "Relu" in result.stdout  # the per-kernel profile
+    assert report["mode"] == "post-pause" and "post-pause" in result.stdout
+
+
+def test_bench_steady_times_back_to_back_calls(monkeypatch):
+    from ember import bench as bench_module
+
+    calls = {"a": 0, "b": 0}
+    monkeypatch.setattr(bench_module, "settle", lambda: None)
+
+    def runner(name):
+        def run():
+            calls[name] += 1
+        return run
+
+    results = bench_module.time_interleaved({"a": runner("a"), "b": runner("b")}, repeat=3, warmup=1, steady=True)
+    per_runner = 1 + 3 * (1 + bench_module.STEADY_CALLS)  # warm-up, then per round one untimed and the timed calls
+    assert calls == {"a": per_runner, "b": per_runner}
+    assert results["a"]["runs"] == 3 and results["a"]["median_s"] >= 0
+    calls.update(a=0, b=0)
+    bench_module.time_interleaved({"a": runner("a"), "b": runner("b")}, repeat=3, warmup=1)
+    assert calls == {"a": 4, "b": 4}
