@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from .fuse_parallel import fuse_parallel_nests
-from .expr import INDEX, Const, Expr, Load, Var, const, logical_and
+from .expr import INDEX, Const, Expr, Load, Var, const, logical_and, minimum
 from .region import infer_region
 from .schedule import Fuse, Schedule, Split, Stage
 from .simplify import simplify
@@ -195,6 +195,14 @@ class _Lowering:
         result = combine(body.combiner, Load(out, index, out.dtype), sums) if blocked else sums
         inner_guards = [(level, g) for level, g in guards if level >= inner_start]
         kept = [(level, g) for level, g in guards if level < inner_start or not self._loads_in_bounds(source, g, ranges)]
+        if any(level >= inner_start for level, _ in kept):
+            # a ragged tile: accumulate its positions past the edge from the edge's values (never stored)
+            clamped = self._clamped_source(stage, values, ranges)
+            if clamped is not None:
+                unclamped = [(level, g) for level, g in kept
+                             if level < inner_start or not self._loads_in_bounds(clamped, g, ranges)]
+                if len(unclamped) < len(kept):
+                    source, kept = clamped, unclamped
         update = Store(acc, acc_index, combine(body.combiner, Load(acc, acc_index, acc.dtype), source))
         write = inner_loops(self._final_store(stage, values, ranges, result), inner_guards)
         if blocked:
@@ -216,6 +224,26 @@ class _Lowering:
         tile = seq(inner_loops(Store(acc, acc_index, body.identity()), []), prefetch,
                    self._nest(stage, group_start, inner_start, kept, inner_loops(update, kept)), write)
         return self._nest(stage, 0, group_start, guards, Allocate(acc, tile))
+
+    def _clamped_source(self, stage: Stage, values: dict[IterVar, Expr], ranges: dict[Var, tuple[int, int]]
+                        ) -> Expr | None:
+        """The reduction's source with each data axis a non-dividing split makes ragged clamped to its
+        last index (``min(value, extent - 1)``), so that every load stays in bounds and the tile's
+        accumulation needs no guard: the sums of positions past the edge repeat the edge's and the
+        final stores, still guarded, drop them. A guard in the multiply-add loop kept the registers
+        of a blocked conv's 2-wide tile of 13 positions from any gain. Axes read along a vectorized
+        loop are left alone (clamped lanes would not be contiguous); None when no axis is clamped."""
+        from .visit import free_vars
+
+        op = stage.op
+        vector_vars = {ax.var for ax in stage.leaf if stage.annotations.get(ax) == "vectorized"}
+        ragged = {id(rel.parent) for rel in stage.relations if isinstance(rel, Split) and rel.parent.extent % rel.factor}
+        clamp = {id(ax) for ax in op.axes if id(ax) in ragged and not free_vars(values[ax]) & vector_vars}
+        if not clamp:
+            return None
+        axis_map = {ax.var: minimum(values[ax], const(ax.extent - 1, INDEX)) if id(ax) in clamp else values[ax]
+                    for ax in list(op.axes) + list(op.reduce_axes)}
+        return simplify(self.reads_to_loads(substitute(op.body.source, axis_map)), ranges)
 
     def _prefetch_tile(self, stage: Stage, inner_start: int, out: Buffer, index: Expr) -> Stmt | None:
         """Prefetches of the part of ``out`` that a blocked reduction's tile will add its sums to,

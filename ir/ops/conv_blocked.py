@@ -27,6 +27,7 @@ while the reductions run around it, and stores it through the epilogue (see
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -179,7 +180,9 @@ def schedule_conv_blocked(outputs: list[Tensor], target, knobs=None) -> Schedule
         vectors = -(-oi.extent // lanes)
         shared_input = len(stage.op.reduce_axes) == 4  # not depthwise: a broadcast input serves every block
         # a tile's channel blocks share their input: all in one group
-        oc_options = [d for d in (1, 2, 4) if (oo.extent // _groups(stage)) % d == 0]
+        # every divisor of the blocks (of a group) that fits the registers with one position
+        most_oc = max(1, (registers - 1) // (2 * vectors))
+        oc_options = [d for d in range(1, most_oc + 1) if (oo.extent // _groups(stage)) % d == 0]
         default_oc, default_ow = default_register_tile(oc_options, ow.extent, vectors, registers, shared_input)
         tile_oc = knobs.choose("tile_oc", oc_options, default=default_oc)
         tile_ow = knobs.split("tile_ow", ow.extent, default=default_ow, limit=MAX_TILE_OW)
@@ -268,18 +271,26 @@ def default_register_tile(oc_options: list[int], width: int, vectors: int, regis
     Where one broadcast input value serves every block of output channels (``shared_input``:
     not depthwise), a step loads ``tile_oc x vectors + tile_ow`` values for ``tile_oc x
     tile_ow x vectors`` multiply-adds, and the loads bound the speed before the multiply-adds
-    do (x86 cores load two values per cycle and multiply-add two vectors): the tile with the
-    fewest loads per multiply-add among those with at least :data:`LATENCY_ACCUMULATORS`
-    sums (enough to hide the multiply-add latency) is taken, e.g. 2 blocks x 4 positions
-    with AVX2 (0.75 loads per multiply-add, against 1.07 for 1 x 14); of tiles loading as
-    little, the one with fewer channel blocks, whose weights (a vector per block and input
-    channel, over the whole reduction) take less of the L1 cache. Tuning ResNet-50 (AVX2, 2
-    threads) put 2 x 4 in the best config of all nine of its convolutions with 56- or
-    28-wide outputs; with only this tie-break changed, from 4 x 2, ResNet-50 ran 3-6% faster
-    (interleaved medians, 1 and 2 threads), DenseNet-121, Inception v1, SqueezeNet and ZFNet
-    within noise. Otherwise, or when no
-    dividing tile has that many sums, the one with the most sums; among tiles as large, the
-    one loading the fewest values per multiply-add.
+    do (x86 cores load two values per cycle and multiply-add two vectors; on Zen 3 a broadcast
+    also takes a vector pipe, about one a cycle): the tile with the fewest loads per useful
+    multiply-add among those with at least :data:`LATENCY_ACCUMULATORS` sums (enough to hide
+    the multiply-add latency) is taken, e.g. 2 blocks x 4 positions with AVX2 (0.75 loads
+    per multiply-add, against 1.07 for 1 x 14). Tile widths are the divisors of the width
+    and the powers of two: a ragged last tile computes past the edge (its accumulation reads
+    the edge again, lowering clamps the index, and only its stores are guarded), which counts
+    as that much more work per useful multiply-add; of tiles costing as little, one that
+    divides the width, then the most sums, then the fewest channel blocks, whose weights (a
+    vector per block and input channel, over the whole reduction) take less of the L1 cache.
+    Tuning ResNet-50 (AVX2, 2 threads) put 2 x 4 in the best config of all nine of its
+    convolutions with 56- or 28-wide outputs; with only that tie-break changed, from 4 x 2,
+    ResNet-50 ran 3-6% faster. The channel blocks may be any count that divides the
+    convolution's (5 of SqueezeNet's 125 blocks of 1000 channels): its last 1x1 conv on
+    13 x 13 went from 1 x 13 (one broadcast a multiply-add) to 5 x 2 (ragged), 2.10 -> 1.56 ms
+    at 2 threads, the model's kernels 9% faster; ResNet-50, DenseNet-121, Inception v1,
+    AlexNet and ShuffleNet (their 7-, 13- and 27-wide convolutions changed) within noise or
+    faster (interleaved medians). Otherwise, or when no tile has that many sums, the one
+    with the most sums among those that divide the width (unless a ragged one has twice as
+    many); among tiles as large, the one loading the fewest values per multiply-add.
     """
     def fits(tile_oc: int, tile_ow: int) -> bool:
         return tile_oc * vectors * (tile_ow + 1) + 1 <= registers
@@ -293,10 +304,14 @@ def default_register_tile(oc_options: list[int], width: int, vectors: int, regis
 
     dividing_widths = [d for d in range(1, min(width, MAX_TILE_OW) + 1) if width % d == 0]
     if shared_input:
-        enough = [(oc, ow) for oc in oc_options for ow in dividing_widths
+        def cost(tile: tuple[int, int]) -> Fraction:  # values loaded per useful multiply-add
+            padded = -(-width // tile[1]) * tile[1]  # a ragged last tile computes past the edge too
+            return Fraction(tile[0] * vectors + tile[1], tile[0] * tile[1] * vectors) * Fraction(padded, width)
+
+        enough = [(oc, ow) for oc in oc_options for ow in split_options(width, MAX_TILE_OW)
                   if fits(oc, ow) and oc * ow * vectors >= LATENCY_ACCUMULATORS]
         if enough:
-            return min(enough, key=lambda t: (loads_per_fma(t), -t[0] * t[1], t[0]))
+            return min(enough, key=lambda t: (cost(t), width % t[1] != 0, -t[0] * t[1], t[0]))
     dividing = best(dividing_widths)
     widest = best(list(split_options(width, MAX_TILE_OW))) or (oc_options[0], 1)
     if dividing is not None and 2 * dividing[0] * dividing[1] > widest[0] * widest[1]:

@@ -219,3 +219,30 @@ def test_packed_tile_with_vectorized_loops():
     for target in ("host", "x86-64"):
         (C,) = run(s, [a, b], [A, B], target)
         np.testing.assert_allclose(C, A @ B, rtol=1e-5, atol=1e-5)
+
+
+def test_a_ragged_register_tile_accumulates_without_a_guard():
+    """A non-dividing split of a tile's data loop: the accumulation reads the edge again for the
+    positions past it (clamped indices, every load in bounds) instead of testing each one; only
+    the final stores are guarded, and the product is unchanged."""
+    from ember.ir.loops import If
+    from ember.ir.loops.fuse_parallel import _walk
+
+    m, k, n = 7, 5, 4
+    a, b, c = matmul(m, k, n)
+    s = create_schedule(c)
+    st_ = s[c]
+    i, j, r = st_.leaf
+    io, ii = st_.split(i, 3)
+    st_.reorder(io, j, r, ii)
+    st_.unroll(ii)
+    st_.accumulate_locally()
+    kernel = lower(s, [a, b], "k")
+    (reduction,) = [f for f in _walk(kernel.body) if isinstance(f, For) and f.var.name == "k"]
+    assert not any(isinstance(x, If) for x in _walk(reduction.body))
+    assert any(isinstance(x, If) for x in _walk(kernel.body))  # the stores of the last tile
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((m, k)).astype(np.float32)
+    B = rng.standard_normal((k, n)).astype(np.float32)
+    (C,) = compile_kernel(kernel, "host")(A, B)
+    np.testing.assert_allclose(C, A @ B, rtol=1e-5, atol=1e-5)

@@ -139,7 +139,7 @@ def test_conv_nchwc_other_schedules(config):
 
 
 @pytest.mark.parametrize("blocks_per_group, options, tile", [(4, (1, 2, 4), 2), (4, (1, 2, 4), 4), (2, (1, 2), 2),
-                                                             (3, (1,), 1)])
+                                                             (3, (1, 3), 1), (3, (1, 3), 3)])
 def test_grouped_conv_tiles_channel_blocks_of_one_group(blocks_per_group, options, tile):
     """A register tile's channel blocks are of one group, so they share each broadcast input value:
     the input's index does not depend on the unrolled loop over the tile's blocks."""
@@ -167,24 +167,44 @@ def test_grouped_conv_tiles_channel_blocks_of_one_group(blocks_per_group, option
 
 
 @pytest.mark.parametrize("registers", [16, 32])
-@pytest.mark.parametrize("width", [1, 3, 7, 13, 14, 28, 56, 112])
-def test_shared_input_tile_loads_least_per_multiply_add(width, registers):
-    """With one broadcast input for every channel block, the default is the dividing tile with the
-    fewest loads per multiply-add among those of at least 8 sums (when one has that many), of
-    those the one with the fewest channel blocks."""
-    tile_oc, tile_ow = default_register_tile([1, 2, 4], width, 1, registers, shared_input=True)
-    assert tile_oc * (tile_ow + 1) + 1 <= registers
-    enough = [(oc, ow) for oc in (1, 2, 4) for ow in range(1, min(width, 32) + 1)
-              if width % ow == 0 and oc * (ow + 1) + 1 <= registers and oc * ow >= 8]
+@pytest.mark.parametrize("width", [1, 3, 7, 13, 14, 27, 28, 55, 56, 111, 112])
+@pytest.mark.parametrize("oc_options", [[1, 2, 4], [1, 5], [1, 3]])
+def test_shared_input_tile_loads_least_per_useful_multiply_add(width, registers, oc_options):
+    """With one broadcast input for every channel block, the default is the tile with the fewest
+    loads per useful multiply-add (a ragged last tile's work past the edge counted as wasted)
+    among those of at least 8 sums, widths being divisors or powers of two; of tiles costing as
+    little, a dividing one, then the most sums, then the fewest channel blocks."""
+    from fractions import Fraction
+
+    from ember.ir.loops.knobs import split_options
+
+    tile_oc, tile_ow = default_register_tile(oc_options, width, 1, registers, shared_input=True)
+    assert tile_oc * (tile_ow + 1) + 1 <= registers and tile_oc in oc_options
+
+    def cost(oc, ow):
+        return Fraction(oc + ow, oc * ow) * Fraction(-(-width // ow) * ow, width)
+
+    enough = [(oc, ow) for oc in oc_options for ow in split_options(width, 32)
+              if oc * (ow + 1) + 1 <= registers and oc * ow >= 8]
     if enough:
-        assert width % tile_ow == 0 and tile_oc * tile_ow >= 8
-        least = min((oc + ow) / (oc * ow) for oc, ow in enough)
-        assert (tile_oc + tile_ow) / (tile_oc * tile_ow) == least
-        # of the tiles loading as little (and as large), the fewest channel blocks
-        ties = [(oc, ow) for oc, ow in enough if (oc + ow) / (oc * ow) == least and oc * ow == tile_oc * tile_ow]
-        assert tile_oc == min(oc for oc, _ in ties)
+        assert tile_ow in split_options(width, 32) and tile_oc * tile_ow >= 8
+        least = min(cost(oc, ow) for oc, ow in enough)
+        assert cost(tile_oc, tile_ow) == least
+        ties = [(oc, ow) for oc, ow in enough if cost(oc, ow) == least]
+        if any(width % ow == 0 for _, ow in ties):
+            assert width % tile_ow == 0
     else:
-        assert (tile_oc, tile_ow) == default_register_tile([1, 2, 4], width, 1, registers)
+        assert (tile_oc, tile_ow) == default_register_tile(oc_options, width, 1, registers)
+
+
+@pytest.mark.parametrize("width, oc_options, tile", [(56, [1, 2, 4], (2, 4)), (28, [1, 2, 4], (2, 4)),
+                                                      (7, [1, 2, 4], (2, 4)), (13, [1, 5], (5, 2)),
+                                                      (55, [1, 2, 4], (2, 5))])
+def test_shared_input_tiles_with_avx2(width, oc_options, tile):
+    """The tiles that were measured (AVX2: 16 registers, one vector per channel block): 2 x 4 on
+    ResNet's widths, ragged 2 x 4 on 7 (1 x 7 broadcast once per multiply-add), 5 x 2 for a conv
+    of 125 blocks on 13 (SqueezeNet's last)."""
+    assert default_register_tile(oc_options, width, 1, 16, shared_input=True) == tile
 
 
 @pytest.mark.parametrize("registers, lanes", [(16, 4), (16, 8), (32, 16)])
