@@ -17,8 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .fuse_parallel import fuse_parallel_nests
 from .expr import INDEX, Const, Expr, Load, Var, const, logical_and, minimum
+from .fuse_parallel import fuse_parallel_nests
 from .region import infer_region
 from .schedule import Fuse, Schedule, Split, Stage
 from .simplify import simplify

@@ -285,7 +285,7 @@ def default_register_tile(oc_options: list[int], width: int, vectors: int, regis
     convolutions with 56- or 28-wide outputs; with only that tie-break changed, from 4 x 2,
     ResNet-50 ran 3-6% faster. The channel blocks may be any count that divides the
     convolution's (5 of SqueezeNet's 125 blocks of 1000 channels): its last 1x1 conv on
-    13 x 13 went from 1 x 13 (one broadcast a multiply-add) to 5 x 2 (ragged), 2.10 -> 1.56 ms
+    13 x 13 went from 1 x 13 (one broadcast per multiply-add) to 5 x 2 (ragged), 2.10 -> 1.56 ms
     at 2 threads, the model's kernels 9% faster; ResNet-50, DenseNet-121, Inception v1,
     AlexNet and ShuffleNet (their 7-, 13- and 27-wide convolutions changed) within noise or
     faster (interleaved medians). Otherwise, or when no tile has that many sums, the one

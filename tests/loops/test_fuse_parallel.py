@@ -9,13 +9,14 @@ import ember
 from ember.codegen.parallel import set_threads
 from ember.codegen.run import compile_kernel
 from ember.ir.loops import For, compute, create_schedule, lower, placeholder, reduce_axis, reduce_sum
-from ember.ir.loops.fuse_parallel import _walk
+
+from tests.helpers import statements
 
 ROWS, COLS = 6, 40
 
 
 def _parallel_loops(kernel) -> int:
-    return sum(1 for s in _walk(kernel.body) if isinstance(s, For) and s.kind == "parallel")
+    return sum(1 for s in statements(kernel.body, For) if s.kind == "parallel")
 
 
 def _two_stages(second_index, rows_second=ROWS):

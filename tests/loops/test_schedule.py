@@ -226,7 +226,8 @@ def test_a_ragged_register_tile_accumulates_without_a_guard():
     positions past it (clamped indices, every load in bounds) instead of testing each one; only
     the final stores are guarded, and the product is unchanged."""
     from ember.ir.loops import If
-    from ember.ir.loops.fuse_parallel import _walk
+
+    from tests.helpers import statements
 
     m, k, n = 7, 5, 4
     a, b, c = matmul(m, k, n)
@@ -238,9 +239,9 @@ def test_a_ragged_register_tile_accumulates_without_a_guard():
     st_.unroll(ii)
     st_.accumulate_locally()
     kernel = lower(s, [a, b], "k")
-    (reduction,) = [f for f in _walk(kernel.body) if isinstance(f, For) and f.var.name == "k"]
-    assert not any(isinstance(x, If) for x in _walk(reduction.body))
-    assert any(isinstance(x, If) for x in _walk(kernel.body))  # the stores of the last tile
+    (reduction,) = [f for f in statements(kernel.body, For) if f.var.name == "k"]
+    assert not statements(reduction.body, If)
+    assert statements(kernel.body, If)  # the stores of the last tile
     rng = np.random.default_rng(3)
     A = rng.standard_normal((m, k)).astype(np.float32)
     B = rng.standard_normal((k, n)).astype(np.float32)
