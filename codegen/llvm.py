@@ -18,7 +18,8 @@ import llvmlite.ir as ir
 from llvmlite.ir.values import MDValue
 
 from ember.ir.loops.expr import (Binary, Call, Cast, Compare, Const, Expr, Load, Not, Select, Var, is_float)
-from ember.ir.loops.stmt import Allocate, Buffer, Check, For, If, Kernel, Let, Prefetch, Seq, Stmt, Store, checks_in
+from ember.ir.loops.stmt import (Allocate, Buffer, Check, For, If, Kernel, Let, Prefetch, Seq, Stmt, Store, checks_in,
+                                 child_stmts)
 from ember.ir.loops.tensor import walk
 
 from . import vecmath
@@ -545,7 +546,7 @@ def _uses(s: Stmt) -> tuple[list[Buffer], list[Var]]:
             expr(s.cond)
         elif isinstance(s, Let):
             expr(s.value)
-        for child in _children(s):
+        for child in child_stmts(s):
             stmt(child)
 
     stmt(s)
@@ -577,21 +578,14 @@ def loop_metadata(module: ir.Module, unroll: str | int) -> ir.Value:
 
 def _has_unrolled(s: Stmt) -> bool:
     """Whether ``s`` contains a loop marked unrolled."""
-    return (isinstance(s, For) and s.kind == "unrolled") or any(_has_unrolled(c) for c in _children(s))
+    return (isinstance(s, For) and s.kind == "unrolled") or any(_has_unrolled(c) for c in child_stmts(s))
 
 
 def _stored(s: Stmt) -> list[Buffer]:
     found = [s.buffer] if isinstance(s, Store) else []
-    for child in _children(s):
+    for child in child_stmts(s):
         found += _stored(child)
     return found
-
-
-def _children(s: Stmt) -> list[Stmt]:
-    if isinstance(s, Seq):
-        return list(s.stmts)
-    return [c for c in (getattr(s, "body", None), getattr(s, "then", None), getattr(s, "otherwise", None))
-            if isinstance(c, Stmt)]
 
 
 def _field(b: ir.IRBuilder, struct: ir.Value, struct_type: ir.LiteralStructType, i: int) -> ir.Value:

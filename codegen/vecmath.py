@@ -23,7 +23,8 @@ Accuracy (float32, against float64 references; tested in
   (erf is 1 in float32 from 3.92 on), P of degree 6 and Q of degree 5: a
   near-minimax rational fit of erfc's absolute error on [1, 4] (2.7e-8), made
   by ``tools/fit_erfc.py``. One division instead of an exponential and a
-  degree-10 polynomial: a vector of erf is about 35 instructions, not 55.
+  degree-10 polynomial: an Erf over 393K floats took 0.46 ms instead of
+  0.77-0.99 ms (AVX2, 1 thread).
   Within 4 ulp; ``erf(nan) = nan``, ``erf(+-inf) = +-1``, ``erf(-0) = -0``.
 * ``tanh``: Cephes' ``tanhf``: ``x + x^3 P(x^2)`` (P of degree 4) for
   ``|x| < 0.625``, else ``1 - 2 / (e^2|x| + 1)`` with the sign of x, ``|x|``
@@ -50,7 +51,7 @@ _EXP_POLY = (5.0000001201e-1, 1.6666665459e-1, 4.1665795894e-2, 8.3334519073e-3,
              1.9875691500e-4)  # Cephes expf, low to high
 
 _ERF_SPLIT = 1.0
-_ERF_CLAMP = 4.0
+_ERF_FIT_END = 4.0  # erf is 1 past it
 _ERF_SMALL = (1.1283791065216064, -0.3761262595653534, 0.1128358244895935, -0.026853691786527634,
               0.0051880995742976665, -0.0008008193108253181, 7.847262168070301e-05)  # erf(x)/x in x^2
 # erfc(t) ~ P(t - 1) / Q(t - 1) on [1, 4] (tools/fit_erfc.py --degrees 6 5 --center 1)
@@ -161,7 +162,7 @@ def erf(builder: ir.IRBuilder, x: ir.Value, fma: bool = False) -> ir.Value:
     erfc = builder.fdiv(m.polynomial(u, _ERFC_NUMERATOR), m.polynomial(u, _ERFC_DENOMINATOR))
     # past the fit's range erfc is taken as 0 (lanes of huge or infinite |x| computed garbage);
     # NaN lanes compute NaN, which the last select replaces by x itself
-    erfc = m.select(m.less(m.f(_ERF_CLAMP), magnitude), m.f(0.0), erfc)
+    erfc = m.select(m.less(m.f(_ERF_FIT_END), magnitude), m.f(0.0), erfc)
     large = _copysign(builder, m.sub(m.f(1.0), erfc), x)
     return m.select(m.less(magnitude, m.f(_ERF_SPLIT)), small, m.select(m.is_nan(x), x, large))
 

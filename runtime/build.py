@@ -236,20 +236,10 @@ class GraphBuilder:
 
 def _loop_summary(kernel: Kernel) -> str:
     """The kernel's loops, outermost first, with extents and annotations (``for i:56 parallel``)."""
-    from ember.ir.loops.stmt import For
+    from ember.ir.loops.stmt import For, walk_stmts
 
-    parts = []
-
-    def visit(s) -> None:
-        if isinstance(s, For):
-            parts.append(f"{s.var.name}:{s.extent}" + ("" if s.kind == "serial" else f" {s.kind}"))
-        for child in (getattr(s, "body", None), getattr(s, "then", None), getattr(s, "otherwise", None)):
-            if child is not None and not isinstance(child, (int, str)) and hasattr(child, "__dict__"):
-                visit(child)
-        for child in getattr(s, "stmts", ()):
-            visit(child)
-
-    visit(kernel.body)
+    parts = [f"{s.var.name}:{s.extent}" + ("" if s.kind == "serial" else f" {s.kind}")
+             for s in walk_stmts(kernel.body) if isinstance(s, For)]
     return ", ".join(parts) or "(no loops)"
 
 

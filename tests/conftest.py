@@ -1,8 +1,18 @@
-"""Suite-wide reporting: how many of the onnx wheel's backend cases ember passes."""
+"""Suite-wide fixtures and reporting (how many of the onnx wheel's backend cases ember passes)."""
 
 from __future__ import annotations
 
+import pytest
+
 _COUNTS: dict[str, dict[str, int]] = {}
+
+
+@pytest.fixture
+def parallel_however_small(monkeypatch):
+    """Tiny kernels: share their parallel loops among threads anyway, to test the pool and what runs on it."""
+    from ember.codegen import work
+
+    monkeypatch.setattr(work, "MIN_PARALLEL_WORK", 0)
 
 
 def pytest_runtest_logreport(report):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ember.ir import Graph, graph_difference, parse, print_graph, verify
-from ember.ir.loops import Stmt
+from ember.ir.loops.stmt import walk_stmts
 
 
 def assert_roundtrip(graph: Graph) -> Graph:
@@ -19,8 +19,4 @@ def assert_roundtrip(graph: Graph) -> Graph:
 
 def statements(stmt, kind) -> list:
     """The loop-IR statements of class ``kind`` under ``stmt`` (itself included), in program order."""
-    found = [stmt] if isinstance(stmt, kind) else []
-    for child in (*getattr(stmt, "stmts", ()), *(getattr(stmt, a, None) for a in ("body", "then", "otherwise"))):
-        if isinstance(child, Stmt):
-            found += statements(child, kind)
-    return found
+    return [s for s in walk_stmts(stmt) if isinstance(s, kind)]

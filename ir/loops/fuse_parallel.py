@@ -32,10 +32,10 @@ from __future__ import annotations
 from typing import Iterator
 
 from .expr import Expr, Load, Var, const
-from .simplify import bounds, simplify
-from .stmt import Allocate, Check, For, If, Let, Prefetch, Seq, Stmt, Store, seq
+from .simplify import bounds
+from .stmt import Allocate, Check, For, If, Let, Prefetch, Seq, Stmt, Store, seq, walk_stmts
 from .tensor import walk
-from .visit import substitute
+from .visit import substitute_stmt
 
 # the longest parallel loop whose iterations' slices are checked one by one
 MAX_CHECKED_ITERATIONS = 4096
@@ -91,7 +91,7 @@ def _iterations_disjoint(var: Var, extent: int, bodies: list[Stmt]) -> bool:
             accesses.setdefault(id(buffer), []).append((index, ranges))
             if is_store:
                 written.add(id(buffer))
-        private |= {id(s.buffer) for s in _walk(body) if isinstance(s, Allocate)}
+        private |= {id(s.buffer) for s in walk_stmts(body) if isinstance(s, Allocate)}
     for key in written - private:
         spans = []
         for i in range(extent):
@@ -137,36 +137,3 @@ def _accesses(s: Stmt, ranges: dict) -> Iterator[tuple]:
     elif isinstance(s, Seq):
         for child in s.stmts:
             yield from _accesses(child, ranges)
-
-
-def _walk(s: Stmt) -> Iterator[Stmt]:
-    yield s
-    children = s.stmts if isinstance(s, Seq) else [getattr(s, f, None) for f in ("body", "then", "otherwise")]
-    for child in children:
-        if isinstance(child, Stmt):
-            yield from _walk(child)
-
-
-def substitute_stmt(s: Stmt, mapping: dict[Var, Expr]) -> Stmt:
-    """``s`` with every variable in ``mapping`` replaced by its expression."""
-    def e(x: Expr) -> Expr:
-        return simplify(substitute(x, mapping))
-
-    if isinstance(s, For):
-        return For(s.var, s.extent, substitute_stmt(s.body, mapping), s.kind, s.unroll_by)
-    if isinstance(s, Store):
-        return Store(s.buffer, e(s.index), e(s.value))
-    if isinstance(s, Prefetch):
-        return Prefetch(s.buffer, e(s.index))
-    if isinstance(s, If):
-        otherwise = None if s.otherwise is None else substitute_stmt(s.otherwise, mapping)
-        return If(e(s.cond), substitute_stmt(s.then, mapping), otherwise)
-    if isinstance(s, Let):
-        return Let(s.var, e(s.value), substitute_stmt(s.body, mapping))
-    if isinstance(s, Allocate):
-        return Allocate(s.buffer, substitute_stmt(s.body, mapping))
-    if isinstance(s, Check):
-        return Check(e(s.cond), s.message)
-    if isinstance(s, Seq):
-        return Seq([substitute_stmt(c, mapping) for c in s.stmts])
-    raise TypeError(f"unknown statement {type(s).__name__}")

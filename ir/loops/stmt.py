@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from .expr import Expr, Var
 
@@ -156,14 +156,21 @@ class Kernel:
         return print_kernel(self)
 
 
+def child_stmts(s: Stmt) -> list[Stmt]:
+    """The statements directly under ``s``: a sequence's parts, a loop's, a branch's or a binding's body."""
+    if isinstance(s, Seq):
+        return list(s.stmts)
+    return [c for c in (getattr(s, "body", None), getattr(s, "then", None), getattr(s, "otherwise", None))
+            if isinstance(c, Stmt)]
+
+
+def walk_stmts(s: Stmt) -> Iterator[Stmt]:
+    """``s`` and every statement under it, in program order."""
+    yield s
+    for child in child_stmts(s):
+        yield from walk_stmts(child)
+
+
 def checks_in(s: Stmt) -> list[Check]:
     """The :class:`Check` statements under ``s`` in program order (their status codes follow it)."""
-    if isinstance(s, Check):
-        return [s]
-    found: list[Check] = []
-    for child in (getattr(s, "body", None), getattr(s, "then", None), getattr(s, "otherwise", None)):
-        if isinstance(child, Stmt):
-            found += checks_in(child)
-    for child in getattr(s, "stmts", ()):
-        found += checks_in(child)
-    return found
+    return [x for x in walk_stmts(s) if isinstance(x, Check)]

@@ -1,4 +1,4 @@
-"""Rebuilding expressions: map over children, substitute variables."""
+"""Rebuilding expressions (map over children, substitute variables) and statements (substitute variables)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,35 @@ def substitute(e: Expr, mapping: Mapping[Var, Expr]) -> Expr:
     if not mapping:
         return e
     return post_order(e, lambda x: mapping.get(x, x) if isinstance(x, Var) else x)
+
+
+def substitute_stmt(s, mapping: Mapping[Var, Expr]):
+    """Statement ``s`` rebuilt with every variable in ``mapping`` replaced by its expression (each
+    expression simplified after the substitution)."""
+    from .simplify import simplify
+    from .stmt import Allocate, Check, For, If, Let, Prefetch, Seq, Store
+
+    def e(x: Expr) -> Expr:
+        return simplify(substitute(x, mapping))
+
+    if isinstance(s, For):
+        return For(s.var, s.extent, substitute_stmt(s.body, mapping), s.kind, s.unroll_by)
+    if isinstance(s, Store):
+        return Store(s.buffer, e(s.index), e(s.value))
+    if isinstance(s, Prefetch):
+        return Prefetch(s.buffer, e(s.index))
+    if isinstance(s, If):
+        otherwise = None if s.otherwise is None else substitute_stmt(s.otherwise, mapping)
+        return If(e(s.cond), substitute_stmt(s.then, mapping), otherwise)
+    if isinstance(s, Let):
+        return Let(s.var, e(s.value), substitute_stmt(s.body, mapping))
+    if isinstance(s, Allocate):
+        return Allocate(s.buffer, substitute_stmt(s.body, mapping))
+    if isinstance(s, Check):
+        return Check(e(s.cond), s.message)
+    if isinstance(s, Seq):
+        return Seq([substitute_stmt(c, mapping) for c in s.stmts])
+    raise TypeError(f"unknown statement {type(s).__name__}")
 
 
 def free_vars(e: Expr) -> set[Var]:

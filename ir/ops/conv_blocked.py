@@ -287,16 +287,15 @@ def default_register_tile(oc_options: list[int], width: int, vectors: int, regis
     convolution's (5 of SqueezeNet's 125 blocks of 1000 channels): its last 1x1 conv on
     13 x 13 went from 1 x 13 (one broadcast per multiply-add) to 5 x 2 (ragged), 2.10 -> 1.56 ms
     at 2 threads, the model's kernels 9% faster; ResNet-50, DenseNet-121, Inception v1,
-    AlexNet and ShuffleNet (their 7-, 13- and 27-wide convolutions changed) within noise or
-    faster (interleaved medians). Otherwise, or when no tile has that many sums, the one
+    AlexNet and ShuffleNet within noise or faster (interleaved kernel sums). Otherwise, or when no tile has that many sums, the one
     with the most sums among those that divide the width (unless a ragged one has twice as
     many); among tiles as large, the one loading the fewest values per multiply-add.
     """
     def fits(tile_oc: int, tile_ow: int) -> bool:
         return tile_oc * vectors * (tile_ow + 1) + 1 <= registers
 
-    def loads_per_fma(tile: tuple[int, int]) -> float:
-        return (tile[0] * vectors + tile[1]) / (tile[0] * tile[1] * vectors)
+    def loads_per_fma(tile: tuple[int, int]) -> Fraction:  # (exact, so that equal tiles tie)
+        return Fraction(tile[0] * vectors + tile[1], tile[0] * tile[1] * vectors)
 
     def best(widths: list[int]) -> tuple[int, int] | None:
         tiles = [(oc, ow) for oc in oc_options for ow in widths if fits(oc, ow)]
@@ -306,7 +305,7 @@ def default_register_tile(oc_options: list[int], width: int, vectors: int, regis
     if shared_input:
         def cost(tile: tuple[int, int]) -> Fraction:  # values loaded per useful multiply-add
             padded = -(-width // tile[1]) * tile[1]  # a ragged last tile computes past the edge too
-            return Fraction(tile[0] * vectors + tile[1], tile[0] * tile[1] * vectors) * Fraction(padded, width)
+            return loads_per_fma(tile) * Fraction(padded, width)
 
         enough = [(oc, ow) for oc in oc_options for ow in split_options(width, MAX_TILE_OW)
                   if fits(oc, ow) and oc * ow * vectors >= LATENCY_ACCUMULATORS]

@@ -31,12 +31,7 @@ from ember.ir.loops.stmt import Store
 import ember
 
 
-@pytest.fixture(autouse=True)
-def parallel_however_small(monkeypatch):
-    """These kernels are tiny: share them among threads anyway, to test the pool."""
-    from ember.codegen import work
-
-    monkeypatch.setattr(work, "MIN_PARALLEL_WORK", 0)
+pytestmark = pytest.mark.usefixtures("parallel_however_small")  # (tests/conftest.py)
 
 
 def tasks() -> int:

@@ -36,11 +36,7 @@ def _run(kernel, x, threads=2):
     return f(x)
 
 
-@pytest.fixture(autouse=True)
-def parallel_however_small(monkeypatch):
-    from ember.codegen import work
-
-    monkeypatch.setattr(work, "MIN_PARALLEL_WORK", 0)
+pytestmark = pytest.mark.usefixtures("parallel_however_small")  # (tests/conftest.py)
 
 
 def test_row_by_row_stages_fuse_and_compute_the_same():
