@@ -7,7 +7,14 @@ The result follows the benchmark contract of DESIGN.md::
      "ratios": {"onnxruntime/ember": ..., "reference/ember": ...}}
 
 Each round runs every runner once, in turn, so that a noisy machine slows
-them alike; medians and minima are over rounds. By default each timed call
+them alike; medians and minima are over rounds. The order turns by one runner
+each round, so that no runner always follows the same one (whose caches and
+threads it would inherit). The report's ``"paired"`` entry (beyond the
+contract's fields) compares runners round by round: the median over rounds of a
+runner's time over ember's in the same round, a 95% bootstrap interval of that
+median, and the share of rounds in which ember was faster. On a noisy machine it
+tells a real difference of a few percent from chance better than a ratio of
+medians does. By default each timed call
 comes after a pause (:func:`settle`): the latency of an isolated request, where
 the CPU, its caches and the thread pools start cold. With ``steady=True`` each
 round times :data:`STEADY_CALLS` back-to-back calls after an untimed one (a
@@ -84,8 +91,10 @@ def time_interleaved(runners: Mapping[str, Callable[[], Any]], *, repeat: int = 
             run()
     calls = STEADY_CALLS if steady else 1
     times: dict[str, list[float]] = {name: [] for name in runners}
+    names = list(runners)
     for r in range(repeat):
-        for name, run in runners.items():
+        for name in rotated(names, r):
+            run = runners[name]
             settle()
             if steady:
                 run()
@@ -95,7 +104,34 @@ def time_interleaved(runners: Mapping[str, Callable[[], Any]], *, repeat: int = 
             times[name].append((time.perf_counter() - start) / calls)
         if progress:
             progress(f"round {r + 1}/{repeat}")
-    return {name: {"median_s": statistics.median(t), "min_s": min(t), "runs": len(t)} for name, t in times.items()}
+    return {name: {"median_s": statistics.median(t), "min_s": min(t), "runs": len(t), "times_s": t}
+            for name, t in times.items()}
+
+
+def rotated(names: Sequence[str], round_index: int) -> list[str]:
+    """``names`` in the order of round ``round_index``: turned left by one place a round."""
+    k = round_index % len(names) if names else 0
+    return [*names[k:], *names[:k]]
+
+
+# bootstrap resamples of the paired ratio's median (its 95% interval moves by well under 0.1% between seeds)
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def paired_ratio(times: Sequence[float], baseline: Sequence[float], seed: int = 0) -> dict:
+    """Round-by-round comparison of ``times`` with ``baseline`` (the same rounds, in order):
+    ``{"median", "ci95", "baseline_faster"}``, the median over rounds of ``times[r] / baseline[r]``,
+    a 95% percentile-bootstrap interval of that median, and the share of rounds with a ratio
+    above 1 (the baseline faster)."""
+    import numpy as np
+
+    ratios = np.asarray(times, dtype=float) / np.asarray(baseline, dtype=float)
+    if ratios.size == 0:
+        raise EmberError("no rounds to compare")
+    resampled = np.random.default_rng(seed).choice(ratios, size=(BOOTSTRAP_RESAMPLES, ratios.size))
+    low, high = np.percentile(np.median(resampled, axis=1), [2.5, 97.5])
+    return {"median": float(np.median(ratios)), "ci95": [float(low), float(high)],
+            "baseline_faster": float(np.mean(ratios > 1))}
 
 
 def bench(model: Any, *, compare: Sequence[str] = ("reference", "onnxruntime"), threads: int = 1,
@@ -140,6 +176,8 @@ def bench(model: Any, *, compare: Sequence[str] = ("reference", "onnxruntime"), 
         "compile_s": module.stats()["compile_s"],
         "results": results,
         "ratios": {f"{name}/ember": results[name]["median_s"] / ember_median for name in runners if name != "ember"},
+        "paired": {f"{name}/ember": paired_ratio(results[name]["times_s"], results["ember"]["times_s"])
+                   for name in runners if name != "ember"},
     }
 
 
@@ -180,12 +218,15 @@ def format_table(report: dict) -> str:
              f"target: {report['target']}   compile: {report['compile_s']:.2f} s",
              "timing: " + ("back-to-back calls (steady)" if report.get("mode") == "steady"
                            else "one call after each pause (post-pause)"), "",
-             f"{'runner':<12} {'median ms':>11} {'min ms':>11} {'runs':>5} {'x ember':>8}"]
+             f"{'runner':<12} {'median ms':>11} {'min ms':>11} {'runs':>5} {'x ember':>8}   paired x ember [95%]"]
     ember_median = report["results"]["ember"]["median_s"]
     for name, r in report["results"].items():
+        paired = report.get("paired", {}).get(f"{name}/ember")
+        pairs = (f"{paired['median']:.3f} [{paired['ci95'][0]:.3f}, {paired['ci95'][1]:.3f}]"
+                 if paired else "")
         lines.append(f"{name:<12} {r['median_s'] * 1e3:>11.3f} {r['min_s'] * 1e3:>11.3f} {r['runs']:>5} "
-                     f"{r['median_s'] / ember_median:>8.2f}")
+                     f"{r['median_s'] / ember_median:>8.2f}   {pairs}".rstrip())
     return "\n".join(lines)
 
 
-__all__ = ["bench", "format_table", "cpu_name", "time_interleaved"]
+__all__ = ["bench", "format_table", "cpu_name", "paired_ratio", "rotated", "time_interleaved"]

@@ -58,6 +58,9 @@ def test_bench_json_follows_the_contract(tmp_path):
     assert set(report["results"]) == {"ember", "reference", "onnxruntime"}
     assert report["results"]["ember"]["runs"] == 3
     assert set(report["ratios"]) == {"onnxruntime/ember", "reference/ember"}
+    assert set(report["paired"]) == set(report["ratios"])
+    paired = report["paired"]["reference/ember"]
+    assert paired["ci95"][0] <= paired["median"] <= paired["ci95"][1]
     assert "median ms" in result.stdout
     assert "ms/run" in result.stdout and "Relu" in result.stdout  # the per-kernel profile
     assert report["mode"] == "post-pause" and "post-pause" in result.stdout
@@ -81,3 +84,27 @@ def test_bench_steady_times_back_to_back_calls(monkeypatch):
     calls.update(a=0, b=0)
     bench_module.time_interleaved({"a": runner("a"), "b": runner("b")}, repeat=3, warmup=1)
     assert calls == {"a": 4, "b": 4}
+
+
+def test_bench_turns_the_runner_order_each_round(monkeypatch):
+    from ember import bench as bench_module
+
+    monkeypatch.setattr(bench_module, "settle", lambda: None)
+    order = []
+    runners = {name: (lambda name=name: order.append(name)) for name in ("a", "b", "c")}
+    results = bench_module.time_interleaved(runners, repeat=4, warmup=0)
+    assert order == ["a", "b", "c", "b", "c", "a", "c", "a", "b", "a", "b", "c"]
+    assert all(len(r["times_s"]) == 4 for r in results.values())
+
+
+def test_paired_ratio_compares_round_by_round():
+    from ember.bench import paired_ratio
+
+    # a runner twice as slow as ember in every round, whatever the round's noise
+    ember_times = [1.0, 3.0, 2.0, 5.0, 1.5]
+    exact = paired_ratio([2 * t for t in ember_times], ember_times)
+    assert exact == {"median": 2.0, "ci95": [2.0, 2.0], "baseline_faster": 1.0}
+    # the ratio of medians (2.7 / 2.0) calls ember faster; round by round the other is faster in 4 of 5
+    mixed = paired_ratio([0.9, 2.7, 1.8, 4.5, 3.0], ember_times)
+    assert mixed["median"] == 0.9 and mixed["baseline_faster"] == 0.2
+    assert mixed["ci95"][0] <= 0.9 <= mixed["ci95"][1] <= 2.0
