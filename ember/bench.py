@@ -29,8 +29,9 @@ import os
 import platform
 import statistics
 import time
-from typing import Any, Callable, Mapping, Sequence
-
+from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ember.ir.errors import EmberError
 
@@ -57,7 +58,7 @@ def onnxruntime_runner(model: Any, threads: int) -> Callable[[dict], list]:
         raise EmberError("onnxruntime is not installed: pip install onnxruntime (or ember[dev])") from None
     import onnx
 
-    data = model.SerializeToString() if isinstance(model, onnx.ModelProto) else open(model, "rb").read()
+    data = model.SerializeToString() if isinstance(model, onnx.ModelProto) else Path(model).read_bytes()
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -229,4 +230,4 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["bench", "format_table", "cpu_name", "paired_ratio", "rotated", "time_interleaved"]
+__all__ = ["bench", "cpu_name", "format_table", "paired_ratio", "rotated", "time_interleaved"]
