@@ -29,8 +29,8 @@ import os
 import platform
 import statistics
 import time
-from pathlib import Path
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ember.ir.errors import EmberError
