@@ -7,7 +7,8 @@ works inside daemonic pool workers and Dask workers alike) that builds each cand
 once on seeded random inputs and checks the answer against the op's numpy
 reference, then times it: ``warmup`` runs, then ``repeats`` timed runs of
 enough calls each to last ``min_repeat_s``, more runs until ``min_total_s``
-has been measured. A candidate that crashes the child (a segfault), does not
+has been measured (with ``flush_cache``, single calls each after its weights
+are flushed from the caches: :mod:`.cache_flush`). A candidate that crashes the child (a segfault), does not
 answer within ``timeout_s`` (the child is killed) or computes a wrong answer
 costs one failed trial, recorded in :attr:`MeasureResult.error`; the child
 is restarted for the rest of the batch.
@@ -86,6 +87,9 @@ class MeasureOptions:
     check: bool = True  # compare the first run with the numpy reference
     rtol: float = 1e-3
     seed: int = 0  # of the random inputs
+    # time single calls, each after the kernel's inputs but the first (its weights) are flushed from
+    # the caches, as inside a model (:mod:`.cache_flush`); runs until min_total_s, up to 4 x repeats
+    flush_cache: bool = False
     fault: str | None = field(default_factory=lambda: os.environ.get(FAULT_ENV) or None)
 
 

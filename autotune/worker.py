@@ -28,6 +28,7 @@ from ember.codegen.run import compile_kernel
 from ember.codegen.target import as_target
 from ember.ir import parse
 
+from .cache_flush import flush
 from .measure import MeasureOptions, parse_faults, same_value
 from .records import config_key
 from .task import Task, target_key, workload_of
@@ -109,7 +110,8 @@ class _Bench:
             while len(self.built) > self.KEEP_BUILT:
                 self.built.popitem(last=False)
         self.built.move_to_end(key)
-        return {"costs": _time(built.call, built.pointers, self.options), "error": None}
+        before = (lambda: flush(self.inputs[1:])) if self.options.flush_cache else None
+        return {"costs": _time(built.call, built.pointers, self.options, before), "error": None}
 
     def _build(self, config: dict) -> _Built | str:
         """``config`` built, run once and checked against the reference; or why it failed."""
@@ -158,10 +160,17 @@ class _Bench:
             time.sleep(60)
 
 
-def _time(call, pointers: list[int], options: MeasureOptions) -> list[float]:
-    """Seconds per call of ``repeats`` or more timed runs (see :class:`MeasureOptions`)."""
+def _time(call, pointers: list[int], options: MeasureOptions, before=None) -> list[float]:
+    """Seconds per call of ``repeats`` or more timed runs (see :class:`MeasureOptions`); with
+    ``before``, each timed run is one call, after an untimed ``before()``."""
     for _ in range(options.warmup):
         call(*pointers)
+    if before is not None:
+        single: list[float] = []
+        while len(single) < options.repeats or (sum(single) < options.min_total_s and len(single) < 4 * options.repeats):
+            before()
+            single.append(_run(call, pointers, 1))
+        return single
     number = 1  # calls per timed run: doubled until a run lasts min_repeat_s
     while True:
         elapsed = _run(call, pointers, number)

@@ -7,7 +7,7 @@
     ember bench MODEL [--compare reference,onnxruntime] [--threads N] [--repeat N] [--json OUT] [--profile] [--steady]
     ember ir MODEL [--after PASS] [--full-constants]
     ember tune MODEL --records R [--trials N] [--jobs N] [--tuner xgb|random|grid|beam] [--target T]
-                     [--confirm K] [--plot curve.png] [--dask ADDRESS]
+                     [--confirm K] [--flush-cache] [--plot curve.png] [--dask ADDRESS]
 
 ``MODEL`` is an ``.onnx`` file, an IR text file, or ``light:NAME`` for a model
 shipped in the onnx wheel (``light:resnet50``, ``light:squeezenet``, ...).
@@ -154,7 +154,8 @@ def cmd_tune(args) -> int:
                              tuner=args.tuner, jobs=args.jobs, executor=executor, target=args.target,
                              batch_size=args.batch_size, early_stopping=args.early_stopping, seed=args.seed,
                              plot=args.plot, input_shapes=_shapes(args.input_shape),
-                             options=MeasureOptions(timeout_s=args.timeout), confirm=args.confirm)
+                             options=MeasureOptions(timeout_s=args.timeout, flush_cache=args.flush_cache),
+                             confirm=args.confirm)
     finally:
         if client is not None:
             client.close()
@@ -221,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--confirm", type=int, default=4, metavar="K",
                       help="re-measure each task's K best configs and the default, interleaved, and apply the "
                            "confirmed winner (default 4; 0 applies the fastest search measurement)")
+    tune.add_argument("--flush-cache", action="store_true",
+                      help="time each call after flushing the kernel's weights from the caches, as in a model")
     tune.add_argument("--plot", metavar="PNG", help="save the best GFLOP/s so far against trials per task")
     tune.add_argument("--dask", metavar="ADDRESS", help="measure on a Dask cluster (scheduler address)")
     tune.set_defaults(func=cmd_tune)

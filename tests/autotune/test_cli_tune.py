@@ -65,7 +65,7 @@ def test_a_killed_run_resumes_without_losing_finished_batches(tmp_path):
 
 def test_run_applies_records(tmp_path, capsys):
     model, records = write_model(tmp_path, ONE_RELU), str(tmp_path / "r.jsonl")
-    assert main(["tune", model, "--records", records, "--trials", "2", "--tuner", "random"]) == 0
+    assert main(["tune", model, "--records", records, "--trials", "2", "--tuner", "random", "--flush-cache"]) == 0
     out = capsys.readouterr().out
     assert "Relu 8x64" in out and "records: " in out and "medians of the confirm phase" in out
     assert [r.confirm is not None for r in load_records(records)] == [False, False, True, True]
