@@ -23,7 +23,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-CACHE_LINE_BYTES = 64
+from ember.ir.loops.lower import CACHE_LINE_BYTES
+
 # written through on hosts without clflush: larger than any last-level cache ember targets
 SCRATCH_BYTES = 256 << 20
 

@@ -165,14 +165,8 @@ def _time(call, pointers: list[int], options: MeasureOptions, before=None) -> li
     ``before``, each timed run is one call, after an untimed ``before()``."""
     for _ in range(options.warmup):
         call(*pointers)
-    if before is not None:
-        single: list[float] = []
-        while len(single) < options.repeats or (sum(single) < options.min_total_s and len(single) < 4 * options.repeats):
-            before()
-            single.append(_run(call, pointers, 1))
-        return single
-    number = 1  # calls per timed run: doubled until a run lasts min_repeat_s
-    while True:
+    number = 1  # calls per timed run: without ``before``, doubled until a run lasts min_repeat_s
+    while before is None:
         elapsed = _run(call, pointers, number)
         if elapsed >= options.min_repeat_s or number >= 1 << 20:
             break
@@ -180,6 +174,8 @@ def _time(call, pointers: list[int], options: MeasureOptions, before=None) -> li
     costs: list[float] = []  # the calibration runs are warm-up too
     measured = 0.0
     while len(costs) < options.repeats or (measured < options.min_total_s and len(costs) < 4 * options.repeats):
+        if before is not None:
+            before()
         elapsed = _run(call, pointers, number)
         measured += elapsed
         costs.append(elapsed / number)

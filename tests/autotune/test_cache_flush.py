@@ -9,7 +9,7 @@ from ember.autotune.cache_flush import flush
 from ember.autotune.measure import MeasureOptions, measure_batch, task_payload
 from ember.autotune.task import extract_tasks
 
-from .workloads import ONE_RELU, write_model
+from .workloads import MIXED, write_model
 
 
 def test_flush_leaves_any_array_unchanged():
@@ -36,7 +36,8 @@ def test_flushed_timing_runs_until_the_floor_up_to_four_times_the_repeats():
 
 
 def test_a_task_measured_with_flushes_is_checked_and_timed(tmp_path):
-    (task,) = extract_tasks(write_model(tmp_path, ONE_RELU))
+    # a product: its second input (the weights) is flushed before each timed call
+    (task,) = [t for t in extract_tasks(write_model(tmp_path, MIXED)) if t.workload["op"] == "MatMul"]
     options = MeasureOptions(repeats=2, min_total_s=0.0, timeout_s=30.0, flush_cache=True)
     (result,) = measure_batch(task_payload(task), [task.defaults()], options)
     assert result.ok and 2 <= len(result.costs) <= 8 and 0 < result.cost < 1
