@@ -29,6 +29,9 @@ from .measure import MeasureOptions, MeasureResult
 from .records import Confirmation, Record, config_key
 
 
+WHERE = ("model", "kernel")  # where the confirm phase measures
+
+
 @dataclass(frozen=True)
 class ConfirmOptions:
     """How a task's search result is confirmed (see the module docstring)."""
@@ -37,6 +40,8 @@ class ConfirmOptions:
     rounds: int = 5  # each candidate is timed once per round
     margin: float = 0.03  # a config replaces the default only when the default is this much slower
     repeat_factor: int = 2  # times the repeats (and minimum measured time) of a search trial
+    where: str = "model"  # "model": every task at once inside the model (.model_confirm); "kernel": alone
+    model_rounds: int = 30  # rounds of the phase inside the model (each runs every variant once)
 
     def measure_options(self, search: MeasureOptions) -> MeasureOptions:
         """The measurement options of a confirm round, from those of the search."""
@@ -47,7 +52,12 @@ class ConfirmOptions:
 def confirm_options(confirm: int | ConfirmOptions | None) -> ConfirmOptions | None:
     """``confirm`` as options: a number is ``top`` (0 or ``None`` turns the phase off)."""
     if isinstance(confirm, ConfirmOptions):
-        return confirm if confirm.top > 0 and confirm.rounds > 0 else None
+        if confirm.where not in WHERE:
+            from ember.ir.errors import EmberError
+
+            raise EmberError(f"confirm where must be one of {', '.join(WHERE)}, got {confirm.where!r}")
+        rounds = confirm.model_rounds if confirm.where == "model" else confirm.rounds
+        return confirm if confirm.top > 0 and rounds > 0 else None
     if not confirm:
         return None
     if isinstance(confirm, bool) or not isinstance(confirm, int) or confirm < 0:
@@ -60,12 +70,14 @@ def confirm_options(confirm: int | ConfirmOptions | None) -> ConfirmOptions | No
 @dataclass
 class ConfirmPhase:
     """The outcome of a confirm phase: one result per candidate (``costs`` are its round
-    figures), the chosen one (``None`` when every candidate failed), and how many search
-    trials of the task it followed."""
+    figures), the chosen one (``None`` when every candidate failed), how many search
+    trials of the task it followed, and where it measured (``"kernel"``: alone, ``"model"``:
+    inside the model, :mod:`.model_confirm`)."""
 
     results: list[MeasureResult]
     chosen: MeasureResult | None
     trials: int
+    where: str = "kernel"
 
     def cost_of(self, config: dict) -> float | None:
         """The confirmed seconds per run of ``config``, ``None`` when it was not a candidate."""
@@ -135,7 +147,7 @@ def phase_records(task, phase: ConfirmPhase) -> list[Record]:
     """The records lines of ``phase``: one per candidate, the chosen one marked."""
     chosen = config_key(phase.chosen.config) if phase.chosen is not None else None
     return [Record(task.workload, task.target, r.config, list(r.costs or []), r.error,
-                   confirm=Confirmation(phase.trials, config_key(r.config) == chosen))
+                   confirm=Confirmation(phase.trials, config_key(r.config) == chosen, phase.where))
             for r in phase.results]
 
 
@@ -157,7 +169,7 @@ def latest_confirmation(task, records: Iterable[Record]) -> ConfirmPhase | None:
     lines = phases[-1]
     results = [MeasureResult(r.config, list(r.cost_s) or None, r.error) for r in lines]
     chosen = next((res for res, r in zip(results, lines) if r.confirm.chosen), None)
-    return ConfirmPhase(results, chosen, lines[0].confirm.trials)
+    return ConfirmPhase(results, chosen, lines[0].confirm.trials, lines[0].confirm.where)
 
 
 __all__ = ["ConfirmOptions", "ConfirmPhase", "candidates", "choose", "confirm", "confirm_options",

@@ -17,9 +17,11 @@ A confirm phase (:mod:`ember.autotune.confirm`) re-measures a task's best
 configs and the default side by side and appends one line per candidate,
 written together, with an extra field (files without it read as before)::
 
-    "confirm": {"trials": <search trials it followed>, "chosen": true | false}
+    "confirm": {"trials": <search trials it followed>, "chosen": true | false[, "in": "model"]}
 
-Its ``cost_s`` holds one figure per confirm round (that round's median).
+Its ``cost_s`` holds one figure per confirm round (that round's median; with
+``"in": "model"``, the time of the task's kernels inside the model that round,
+per kernel: :mod:`ember.autotune.model_confirm`).
 :func:`best_records` applies the chosen line of a workload's latest confirm
 phase when there is one, the fastest search record otherwise.
 
@@ -57,6 +59,7 @@ class Confirmation:
 
     trials: int
     chosen: bool = False
+    where: str = "kernel"  # "model": measured inside the model (written as "in": "model")
 
 
 @dataclass
@@ -94,6 +97,8 @@ class Record:
                 "cost_s": list(self.cost_s), "error": self.error, "version": VERSION, "time": self.time or _now()}
         if self.confirm is not None:
             line["confirm"] = {"trials": self.confirm.trials, "chosen": self.confirm.chosen}
+            if self.confirm.where != "kernel":
+                line["confirm"]["in"] = self.confirm.where
         return json.dumps(line)
 
 
@@ -178,9 +183,10 @@ def _confirmation(data: Any, where: str) -> Confirmation | None:
     if data is None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("trials"), int) \
-            or not isinstance(data.get("chosen", False), bool):
-        raise RecordsError(f"{where}: a record's confirm is {{\"trials\": int, \"chosen\": bool}}, got {data!r}")
-    return Confirmation(data["trials"], data.get("chosen", False))
+            or not isinstance(data.get("chosen", False), bool) or data.get("in", "kernel") not in ("kernel", "model"):
+        raise RecordsError(f"{where}: a record's confirm is {{\"trials\": int, \"chosen\": bool, \"in\": "
+                           f"\"kernel\" | \"model\"}}, got {data!r}")
+    return Confirmation(data["trials"], data.get("chosen", False), data.get("in", "kernel"))
 
 
 def best_records(records: Iterable[Record], target: Any) -> dict[str, Record]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .confirm import ConfirmOptions, ConfirmPhase, confirm, confirm_options, latest_confirmation, phase_records
@@ -126,9 +126,11 @@ class TuneSummary:
         if total_default:
             lines.append(f"{'total (weighted)':<40} {'':>6} {'':>6} {'':>6} {_ms(total_default):>11} "
                          f"{_ms(total_tuned):>9} {_ratio(total_default / total_tuned):>7}")
-        if any(t.confirmed is not None for t in self.tasks):
+        wheres = {t.confirmed.where for t in self.tasks if t.confirmed is not None}
+        if wheres:
+            inside = ", inside the model, per kernel" if "model" in wheres else ""
             lines.append("* default and tuned ms are medians of the confirm phase (the best configs and the default "
-                         "re-measured, interleaved); = the default was kept (nothing beat it by the margin)")
+                         f"re-measured, interleaved{inside}); = the default was kept (nothing beat it by the margin)")
         if any(t.confirmed is None for t in self.tasks):
             lines.append("tasks without a mark: tuned ms is the fastest single search measurement (not confirmed)")
         return "\n".join(lines)
@@ -197,8 +199,12 @@ def tune_task(task: Task, *, trials: int, tuner: Any = "xgb", records: str | os.
     ``early_stopping`` trials without improvement, or when the tuner runs out. Then
     the ``confirm`` fastest configs and the default are measured again, interleaved,
     and the records apply the one chosen (see :mod:`ember.autotune.confirm`; a
-    :class:`ConfirmOptions` sets rounds and margin too, 0 skips the phase).
+    :class:`ConfirmOptions` sets rounds and margin too, 0 skips the phase). A task
+    alone has no model around it: its confirm phase times the kernel alone.
     """
+    confirming = confirm_options(confirm)
+    if confirming is not None and confirming.where == "model":
+        confirm = replace(confirming, where="kernel")
     return _tune_task(task, trials=trials, tuner=tuner, records=records, executor=executor, batch_size=batch_size,
                       early_stopping=early_stopping, seed=seed, progress=progress, jobs=jobs, options=options,
                       description=description, confirm=confirm).results
@@ -244,7 +250,7 @@ def _tune_task(task: Task, *, trials: int, tuner: Any, records, executor, batch_
             measured.update(config_key(r.config) for r in batch)
             bar.update(len(batch))
             bar.set_postfix_str(_progress_note(outcome))
-    if confirming is not None and not _confirmed_already(outcome):
+    if confirming is not None and confirming.where == "kernel" and not _confirmed_already(outcome):
         bar.set_postfix_str(f"confirming the best {confirming.top} and the default")
         _confirm(outcome, confirming, records=records, executor=executor, options=options)
         bar.set_postfix_str(_progress_note(outcome))
@@ -252,9 +258,11 @@ def _tune_task(task: Task, *, trials: int, tuner: Any, records, executor, batch_
     return outcome
 
 
-def _confirmed_already(outcome: TaskResult) -> bool:
-    """Whether the task's latest confirm phase followed exactly the search trials there are now."""
-    return outcome.confirmed is not None and outcome.confirmed.trials == len(outcome.results)
+def _confirmed_already(outcome: TaskResult, where: str = "kernel") -> bool:
+    """Whether the task's latest confirm phase measured ``where`` and followed exactly the
+    search trials there are now."""
+    return (outcome.confirmed is not None and outcome.confirmed.where == where
+            and outcome.confirmed.trials == len(outcome.results))
 
 
 def _confirm(outcome: TaskResult, confirming: ConfirmOptions, *, records, executor,
@@ -270,6 +278,34 @@ def _confirm(outcome: TaskResult, confirming: ConfirmOptions, *, records, execut
     outcome.confirmed = phase
     if records is not None:
         append_records(records, phase_records(outcome.task, phase))
+
+
+def _confirm_in_model(graph, target, outcomes: list[TaskResult], confirming: ConfirmOptions, *, records,
+                      progress: bool, threads: int | None) -> None:
+    """Confirm every task not yet confirmed in the model after its current search, all at once inside
+    the model (:mod:`.model_confirm`), the others held at their applied configs; append the phases
+    to ``records`` in one write."""
+    from tqdm.auto import tqdm
+
+    from .model_confirm import ModelTask, confirm_in_model
+
+    pending = {o.task.key for o in outcomes if not _confirmed_already(o, "model")}
+    if not pending:
+        return
+    tasks = [ModelTask(o.task, o.results, o.chosen.config if o.chosen is not None else None, o.task.key in pending)
+             for o in outcomes]
+    with tqdm(total=confirming.model_rounds, desc=f"confirming the best {confirming.top} and the default in the model",
+              unit="round", disable=not progress, dynamic_ncols=True) as bar:
+        phases = confirm_in_model(graph, target, tasks, confirming, num_threads=threads,
+                                  progress=lambda done, total: bar.update(1))
+    lines = []
+    for outcome in outcomes:
+        phase = phases.get(outcome.task.key)
+        if phase is not None:
+            outcome.confirmed = phase
+            lines += phase_records(outcome.task, phase)
+    if records is not None and lines:
+        append_records(records, lines)
 
 
 def _warm_start(search: Any, earlier: list[TaskResult]) -> None:
@@ -337,6 +373,14 @@ def tune(model: Any, *, records: str | os.PathLike, trials_per_task: int = 200, 
                                    progress=progress, jobs=jobs, options=options,
                                    description=f"[{i}/{len(tasks)}] {task.describe()}",
                                    transfer_from=outcomes if transfer else [], confirm=confirm))
+    confirming = confirm_options(confirm)
+    if confirming is not None and confirming.where == "model":
+        from ember.api import optimized_graph
+
+        graph, _ = optimized_graph(model, opt_level=opt_level, input_shapes=input_shapes, input_values=input_values,
+                                   target=build_target)
+        _confirm_in_model(graph, build_target, outcomes, confirming, records=records, progress=progress,
+                          threads=options.threads if options is not None else None)
     summary = TuneSummary(outcomes, os.fspath(records))
     if plot is not None:
         summary.plot(plot)

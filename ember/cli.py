@@ -7,7 +7,7 @@
     ember bench MODEL [--compare reference,onnxruntime] [--threads N] [--repeat N] [--json OUT] [--profile] [--steady]
     ember ir MODEL [--after PASS] [--full-constants]
     ember tune MODEL --records R [--trials N] [--jobs N] [--tuner xgb|random|grid|beam] [--target T]
-                     [--confirm K] [--flush-cache] [--plot curve.png] [--dask ADDRESS]
+                     [--confirm K] [--confirm-in model|kernel] [--flush-cache] [--plot curve.png] [--dask ADDRESS]
 
 ``MODEL`` is an ``.onnx`` file, an IR text file, or ``light:NAME`` for a model
 shipped in the onnx wheel (``light:resnet50``, ``light:squeezenet``, ...).
@@ -141,6 +141,7 @@ def cmd_ir(args) -> int:
 def cmd_tune(args) -> int:
     import ember
     from ember.autotune.measure import MeasureOptions
+    from ember.autotune.confirm import ConfirmOptions
     from ember.examples import resolve_model
 
     executor, client = None, None
@@ -155,7 +156,7 @@ def cmd_tune(args) -> int:
                              batch_size=args.batch_size, early_stopping=args.early_stopping, seed=args.seed,
                              plot=args.plot, input_shapes=_shapes(args.input_shape),
                              options=MeasureOptions(timeout_s=args.timeout, flush_cache=args.flush_cache),
-                             confirm=args.confirm)
+                             confirm=ConfirmOptions(top=args.confirm, where=args.confirm_in) if args.confirm else 0)
     finally:
         if client is not None:
             client.close()
@@ -222,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--confirm", type=int, default=4, metavar="K",
                       help="re-measure each task's K best configs and the default, interleaved, and apply the "
                            "confirmed winner (default 4; 0 applies the fastest search measurement)")
+    tune.add_argument("--confirm-in", choices=("model", "kernel"), default="model",
+                      help="where the confirm phase times the candidates: inside the model, every task at once "
+                           "(default), or each kernel alone")
     tune.add_argument("--flush-cache", action="store_true",
                       help="time each call after flushing the kernel's weights from the caches, as in a model")
     tune.add_argument("--plot", metavar="PNG", help="save the best GFLOP/s so far against trials per task")

@@ -70,24 +70,30 @@ class CompiledModule(ModuleBase):
             raise InputError(message, node=node.name, op=node.op)
         return outputs
 
+    def kernel_seconds(self, reset: bool = True) -> list[tuple[Any, float]]:
+        """``(node, seconds)`` per kernel call since the last reset, in call order (needs
+        ``ember.compile(..., profile=True)``)."""
+        if self._profile is None:
+            raise CompileError("this module was compiled without profile=True")
+        times = [(node, nanos * 1e-9) for (node, _, _), nanos in zip(self._builder.calls, self._profile.tolist())]
+        if reset:
+            self._profile[:] = 0
+        return times
+
     def profile(self, reset: bool = True) -> list[dict[str, Any]]:
         """Time per kernel since the last reset, slowest first (needs ``ember.compile(..., profile=True)``).
 
         Each entry: ``{"node", "op", "ops" (a Fused group's ops), "output" (its type), "seconds"}``.
         """
-        if self._profile is None:
-            raise CompileError("this module was compiled without profile=True")
         rows = []
-        for (node, _, _), nanos in zip(self._builder.calls, self._profile.tolist()):
+        for node, seconds in self.kernel_seconds(reset):
             ops = [node.op]
             if node.op == "Fused":
                 from ember.ir.ops.fused import body_graph
 
                 ops = [n.op for n in body_graph(node.attrs).nodes]
             rows.append({"node": node.name, "op": node.op, "ops": ops, "output": str(node.outputs[0].type),
-                         "seconds": nanos * 1e-9})
-        if reset:
-            self._profile[:] = 0
+                         "seconds": seconds})
         return sorted(rows, key=lambda r: -r["seconds"])
 
     def stats(self) -> dict[str, Any]:

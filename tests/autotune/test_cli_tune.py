@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ember.autotune.confirm import ConfirmOptions
 from ember.autotune.records import config_key, load_records
 from ember.cli import main
 
@@ -60,15 +61,21 @@ def test_a_killed_run_resumes_without_losing_finished_batches(tmp_path):
     assert len(confirmed) == 5 and all(r.confirm.trials == 8 for r in confirmed)
     assert {config_key(r.config) for r in confirmed} <= {config_key(r.config) for r in trials}
     assert len({config_key(r.config) for r in confirmed}) == 5
-    assert sum(r.confirm.chosen for r in confirmed) == 1 and all(len(r.cost_s) == 5 for r in confirmed)
+    assert sum(r.confirm.chosen for r in confirmed) == 1
+    assert all(r.confirm.where == "model" and len(r.cost_s) == ConfirmOptions().model_rounds for r in confirmed), \
+        "confirmed inside the model by default, a figure per round"
+
 
 
 def test_run_applies_records(tmp_path, capsys):
     model, records = write_model(tmp_path, ONE_RELU), str(tmp_path / "r.jsonl")
-    assert main(["tune", model, "--records", records, "--trials", "2", "--tuner", "random", "--flush-cache"]) == 0
+    assert main(["tune", model, "--records", records, "--trials", "2", "--tuner", "random", "--flush-cache",
+                 "--confirm-in", "kernel"]) == 0
     out = capsys.readouterr().out
     assert "Relu 8x64" in out and "records: " in out and "medians of the confirm phase" in out
+    assert "inside the model" not in out
     assert [r.confirm is not None for r in load_records(records)] == [False, False, True, True]
+    assert {r.confirm.where for r in load_records(records) if r.confirm is not None} == {"kernel"}
     x = np.random.default_rng(0).standard_normal((8, 64)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     assert main(["run", model, "--records", records, "--input", f"x={tmp_path / 'x.npy'}"]) == 0

@@ -70,8 +70,10 @@ def relu_task(model):
 
 
 def _tune(model, records, planted, trials=8, confirm=4):
+    """A tuning whose confirm phase measures the kernel alone (on ``planted``)."""
     return ember.tune(model, records=records, trials_per_task=trials, tuner="grid", executor=planted,
-                      progress=False, options=SEARCH, confirm=confirm).tasks[0]
+                      progress=False, options=SEARCH,
+                      confirm=ConfirmOptions(top=confirm, where="kernel") if confirm else 0).tasks[0]
 
 
 def _kernels(model, config: dict, tmp_path) -> str:
@@ -102,8 +104,9 @@ def test_the_confirm_medians_choose_not_the_search_minimum(model, relu_task, tmp
     assert all(r.confirm.trials == 8 and len(r.cost_s) == 5 for r in confirmed)
     assert best_configs(load_records(path), "host") == {relu_task.key: _config(STEADY)}
     assert ember.compile(model, records=path).kernels_text() == _kernels(model, _config(STEADY), tmp_path)
-    table = ember.tune(model, records=path, trials_per_task=8, tuner="grid", executor=planted, progress=False,
-                       options=SEARCH).table()
+    table = _tune(model, path, planted) and ember.tune(
+        model, records=path, trials_per_task=8, tuner="grid", executor=planted, progress=False, options=SEARCH,
+        confirm=ConfirmOptions(where="kernel")).table()
     assert "Relu 8x64" in table and "medians of the confirm phase" in table and "2.00x" in table
 
 
@@ -117,8 +120,8 @@ def test_the_default_stays_unless_beaten_by_the_margin(model, relu_task, tmp_pat
     assert best_configs(load_records(path), "host") == {relu_task.key: _config(DEFAULT)}
     assert ember.compile(model, records=path).kernels_text() == ember.compile(model).kernels_text()
     assert "(nothing beat it by the margin)" in ember.tune(model, records=path, trials_per_task=8, tuner="grid",
-                                                            executor=planted, progress=False,
-                                                            options=SEARCH).table()
+                                                            executor=planted, progress=False, options=SEARCH,
+                                                            confirm=ConfirmOptions(where="kernel")).table()
     # without the confirm phase the lucky search minimum would have been applied
     unconfirmed = tmp_path / "unconfirmed.jsonl"
     _tune(model, unconfirmed, PlantedTimes(search={LUCKY: 1.0, STEADY: 2.0, DEFAULT: 3.0}, confirm={}), confirm=0)

@@ -7,6 +7,7 @@ import json
 import pytest
 
 import ember
+from ember.autotune.confirm import ConfirmOptions
 from ember.autotune.measure import MeasureOptions, MeasureResult
 from ember.autotune.records import config_key, load_records
 from ember.autotune.task import extract_tasks
@@ -63,12 +64,13 @@ def test_tune_a_model_summarizes_and_plots(tmp_path):
     (task,) = summary.tasks
     assert len(task.results) == 3 and all(r.ok for r in task.results)
     assert len(task.best_so_far()) == 3 and task.best_so_far()[-1] > 0
-    # the confirm phase measured the three configs again, five rounds each, and chose one of them
-    assert len(task.confirmed.results) == 3 and all(len(r.costs) == 5 for r in task.confirmed.results)
+    # the confirm phase measured the three configs again inside the model, a figure per round, and chose one
+    assert task.confirmed.where == "model" and len(task.confirmed.results) == 3
+    assert all(len(r.costs) == ConfirmOptions().model_rounds for r in task.confirmed.results)
     assert task.chosen in task.confirmed.results and 0 < task.tuned_s <= task.default_s
     table = summary.table()
     assert "Relu 8x64" in table and "default ms" in table and "total (weighted)" in table
-    assert "medians of the confirm phase" in table
+    assert "medians of the confirm phase" in table and "inside the model" in table
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = load_records(records)
     assert [r.confirm is not None for r in lines] == [False] * 3 + [True] * 3
