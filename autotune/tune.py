@@ -9,7 +9,8 @@ them, and no config is measured twice. After the search, a confirm phase
 (:mod:`ember.autotune.confirm`) measures the best configs and the default
 again, interleaved, and chooses the one the records apply. :func:`tune` does
 this for every task of a model (:func:`extract_tasks`), with a progress bar
-per task, and returns a :class:`TuneSummary` (a table of default against
+per task, then by default confirms every task at once inside the model
+(:mod:`ember.autotune.model_confirm`) instead of each kernel alone, and returns a :class:`TuneSummary` (a table of default against
 tuned time; a plot of the best GFLOP/s found against trials).
 
 >>> summary = tune("model.onnx", records="tune.jsonl", trials_per_task=64)   # doctest: +SKIP
@@ -350,7 +351,8 @@ def tune(model: Any, *, records: str | os.PathLike, trials_per_task: int = 200, 
          confirm: int | ConfirmOptions | None = 4) -> TuneSummary:
     """Tune every tunable workload of ``model`` for ``target``, appending to ``records``
     (resuming from what it holds); see :func:`tune_task` for the options (``confirm``: how
-    many of each task's best configs the confirm phase measures again with the default).
+    many of each task's best configs the confirm phase measures again with the default; by
+    default after every task's search, inside the model, :mod:`.model_confirm`).
     Returns a :class:`TuneSummary`; ``plot`` also saves its plot there. With ``transfer``, a model
     tuner (on loop features) starts each task trained on the measurements of the tasks of
     the same op tuned before it.

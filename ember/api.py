@@ -116,7 +116,8 @@ def tune(model: Any, *, records: str | os.PathLike, trials_per_task: int = 200, 
     ``concurrent.futures.Executor``, a Dask client's ``get_executor()`` included),
     ``target``, ``batch_size``, ``early_stopping``, ``seed``, ``progress``, ``plot``,
     ``confirm`` (each task's best configs re-measured with the default, interleaved, to
-    choose the one applied; default 4, 0 turns it off).
+    choose the one applied: inside the model, every task at once, by default; default 4,
+    0 turns it off, ``ConfirmOptions(where="kernel")`` measures each kernel alone).
     Compile with the result by ``ember.compile(model, records=records)``. A
     ``torch.nn.Module`` is exported with ``example_inputs`` as in :func:`compile`.
 

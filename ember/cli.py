@@ -140,8 +140,8 @@ def cmd_ir(args) -> int:
 
 def cmd_tune(args) -> int:
     import ember
-    from ember.autotune.measure import MeasureOptions
     from ember.autotune.confirm import ConfirmOptions
+    from ember.autotune.measure import MeasureOptions
     from ember.examples import resolve_model
 
     executor, client = None, None
@@ -156,7 +156,8 @@ def cmd_tune(args) -> int:
                              batch_size=args.batch_size, early_stopping=args.early_stopping, seed=args.seed,
                              plot=args.plot, input_shapes=_shapes(args.input_shape),
                              options=MeasureOptions(timeout_s=args.timeout, flush_cache=args.flush_cache),
-                             confirm=ConfirmOptions(top=args.confirm, where=args.confirm_in) if args.confirm else 0)
+                             confirm=(ConfirmOptions(top=args.confirm, where=args.confirm_in) if args.confirm > 0
+                                      else args.confirm))
     finally:
         if client is not None:
             client.close()
