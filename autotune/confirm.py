@@ -6,7 +6,7 @@ that happened to be timed in a quiet moment, not one that is faster (the
 winner's curse). So after the search, :func:`confirm` takes the ``top``
 fastest distinct configs and the default config and measures them again,
 interleaved: ``rounds`` rounds, each timing every candidate once (the order
-rotated from round to round) with ``repeat_factor`` times the repeats of a
+changed from round to round, carryover-balanced) with ``repeat_factor`` times the repeats of a
 search trial, so that a change in the machine's load hits every candidate
 alike. A candidate's confirmed cost is the median of its round figures. The
 fastest candidate is chosen only if the default takes at least ``margin``
@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+
+from ember.runtime.round_order import round_order
 
 from .measure import MeasureOptions, MeasureResult
 from .records import Confirmation, Record, config_key
@@ -99,14 +101,13 @@ def candidates(results: Iterable[MeasureResult], default: dict, top: int) -> lis
 def measure_interleaved(measure: Callable[[list[dict]], list[MeasureResult]], configs: list[dict],
                         rounds: int) -> list[MeasureResult]:
     """Time every config of ``configs`` once per round for ``rounds`` rounds (one call of
-    ``measure`` per round, its order rotated by one each round); a result per config whose
+    ``measure`` per round, in the order of :func:`~ember.runtime.round_order.round_order`); a result per config whose
     ``costs`` are its round figures. A config that fails in a round is dropped from the
     later rounds and keeps that error."""
     figures: list[list[float]] = [[] for _ in configs]
     errors: dict[int, str] = {}
     for round_ in range(rounds):
-        shift = round_ % len(configs)
-        order = [i for i in [*range(shift, len(configs)), *range(shift)] if i not in errors]
+        order = [i for i in round_order(len(configs), round_) if i not in errors]
         if not order:
             break
         for i, result in zip(order, measure([configs[i] for i in order])):

@@ -14,7 +14,7 @@ each task's default and its ``top`` fastest search configs) in the model
 itself. Variant ``v`` of the model is compiled with every task's ``v``-th
 candidate (its default when it has fewer; a task not being confirmed keeps
 its applied config), as a profiling build; the variants are then run in rounds, their
-order rotated each round, each run after a short pause and a warm-up call. A
+order changed each round (carryover-balanced), each run after a short pause and a warm-up call. A
 task's figure for a round is the time its kernels took in that variant's
 profile, per kernel; its confirmed cost is the median over rounds, and
 :func:`~ember.autotune.confirm.choose` picks as the kernel phase does (the
@@ -34,6 +34,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from ember.runtime.round_order import round_order
 
 from .confirm import ConfirmOptions, ConfirmPhase, candidates, choose
 from .measure import MeasureResult
@@ -108,8 +110,7 @@ def _time_variants(modules, feeds, rounds: int,
     # the variants compile one graph: the same kernel calls, in the same order
     keys = [workload_key(workload_of(node)) for node, _ in modules[0].kernel_seconds()]
     for round_ in range(rounds):
-        shift = round_ % len(modules)
-        for v in [*range(shift, len(modules)), *range(shift)]:
+        for v in round_order(len(modules), round_):
             module = modules[v]
             time.sleep(PAUSE_S)
             module.run(feeds)

@@ -156,17 +156,17 @@ class SharedMeasurements(Executor):
 
     def remeasure_fastest(self, k: int, rounds: int) -> list[dict]:
         """Measure the ``k`` fastest configs ``rounds`` more times, interleaved (each round all of them,
-        the order rotated), each keeping every timed run: a config's time becomes the median of all
+        the order carryover-balanced), each keeping every timed run: a config's time becomes the median of all
         of them, so that the best is not one lucky measurement. Returns the configs remeasured."""
         from dataclasses import replace
 
         from ember.autotune.records import config_key
+        from ember.runtime.round_order import ordered
 
         fastest = sorted((r for r in self._known.values() if r.ok), key=lambda r: r.cost)[:k]
         configs = [dict(r.config) for r in fastest]
         for round_ in range(rounds):
-            shift = round_ % max(1, len(configs))
-            order = configs[shift:] + configs[:shift]
+            order = ordered(configs, round_)
             for config, result in zip(order, self._measurer.measure(order)):
                 key = config_key(config)
                 if result.ok and self._known[key].ok:

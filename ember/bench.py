@@ -7,9 +7,9 @@ The result follows the benchmark contract of DESIGN.md::
      "ratios": {"onnxruntime/ember": ..., "reference/ember": ...}}
 
 Each round runs every runner once, in turn, so that a noisy machine slows
-them alike; medians and minima are over rounds. The order turns by one runner
-each round, so that no runner always follows the same one (whose caches and
-threads it would inherit). The report's ``"paired"`` entry (beyond the
+them alike; medians and minima are over rounds. The order changes from round to
+round (:func:`ember.runtime.round_order.round_order`) so that every runner follows
+every other one equally often (it inherits their caches and threads). The report's ``"paired"`` entry (beyond the
 contract's fields) compares runners round by round: the median over rounds of a
 runner's time over ember's in the same round, a 95% bootstrap interval of that
 median, and the share of rounds in which ember was faster. On a noisy machine it
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ember.ir.errors import EmberError
+from ember.runtime.round_order import ordered
 
 RUNNERS = ("reference", "onnxruntime", "untuned")
 
@@ -94,7 +95,7 @@ def time_interleaved(runners: Mapping[str, Callable[[], Any]], *, repeat: int = 
     times: dict[str, list[float]] = {name: [] for name in runners}
     names = list(runners)
     for r in range(repeat):
-        for name in rotated(names, r):
+        for name in ordered(names, r):
             run = runners[name]
             settle()
             if steady:
@@ -107,12 +108,6 @@ def time_interleaved(runners: Mapping[str, Callable[[], Any]], *, repeat: int = 
             progress(f"round {r + 1}/{repeat}")
     return {name: {"median_s": statistics.median(t), "min_s": min(t), "runs": len(t), "times_s": t}
             for name, t in times.items()}
-
-
-def rotated(names: Sequence[str], round_index: int) -> list[str]:
-    """``names`` in the order of round ``round_index``: turned left by one place a round."""
-    k = round_index % len(names) if names else 0
-    return [*names[k:], *names[:k]]
 
 
 # bootstrap resamples of the paired ratio's median (its 95% interval moves by well under 0.1% between seeds)
@@ -230,4 +225,4 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["bench", "cpu_name", "format_table", "paired_ratio", "rotated", "time_interleaved"]
+__all__ = ["bench", "cpu_name", "format_table", "paired_ratio", "time_interleaved"]

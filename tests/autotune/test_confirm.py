@@ -94,7 +94,7 @@ def test_the_confirm_medians_choose_not_the_search_minimum(model, relu_task, tmp
     rounds = planted.confirm_calls()
     assert len(rounds) == ConfirmOptions().rounds, "one call per round"
     assert all(sorted(r) == sorted(rounds[0]) and len(r) == 5 for r in rounds), "every candidate in every round"
-    assert rounds[0][0] == DEFAULT and rounds[1][-1] == DEFAULT, "the order is rotated from round to round"
+    assert rounds[0][0] == DEFAULT and rounds[1] != rounds[0], "the order changes from round to round"
     assert {LUCKY, STEADY, DEFAULT} <= set(rounds[0])
     assert outcome.chosen.config == _config(STEADY)
     assert outcome.tuned_s == 1.5 and outcome.default_s == 3.0 and not outcome.chose_default
@@ -193,7 +193,7 @@ def test_candidates_rounds_and_the_margin():
                 for c in configs]
 
     out = measure_interleaved(measure, [{"c": 0}, {"c": 1}, {"c": 3}], rounds=4)
-    assert seen == [[0, 1, 3], [1, 3, 0], [3, 0], [0, 3]], "rotated; a failed candidate leaves the later rounds"
+    assert seen == [[0, 1, 3], [1, 3, 0], [3, 0], [3, 0]], "reordered; a failed candidate leaves the later rounds"
     assert [r.costs for r in out] == [[0] * 4, None, [3] * 4] and out[1].error == "crash: x"
 
     default = {"c": 0}

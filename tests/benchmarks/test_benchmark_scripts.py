@@ -92,7 +92,7 @@ def test_tuning_remeasure_fastest_corrects_a_lucky_measurement():
                       MeasureResult({"t": 3}, [3.0] * 3), MeasureResult({"t": 4}, None, "crash: planted")]}
     again = shared.remeasure_fastest(k=2, rounds=3)
     assert sorted(c["t"] for c in again) == [0, 1]
-    assert shared._measurer.asked == [[0, 1], [1, 0], [0, 1]]  # interleaved, the order rotated
+    assert shared._measurer.asked == [[0, 1], [1, 0], [0, 1]]  # interleaved, the order changing
     assert shared.cost({"t": 0}) == 1.0  # 3 lucky runs and 9 true ones: the median is the truth
     assert shared.cost({"t": 1}) == pytest.approx(1.1)
     assert shared.cost({"t": 3}) == 3.0  # not among the fastest: untouched
