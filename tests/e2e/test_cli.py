@@ -86,15 +86,16 @@ def test_bench_steady_times_back_to_back_calls(monkeypatch):
     assert calls == {"a": 4, "b": 4}
 
 
-def test_bench_turns_the_runner_order_each_round(monkeypatch):
+def test_bench_balances_the_runner_order_over_rounds(monkeypatch):
     from ember import bench as bench_module
 
     monkeypatch.setattr(bench_module, "settle", lambda: None)
     order = []
     runners = {name: (lambda name=name: order.append(name)) for name in ("a", "b", "c")}
-    results = bench_module.time_interleaved(runners, repeat=4, warmup=0)
-    assert order == ["a", "b", "c", "b", "c", "a", "c", "a", "b", "a", "b", "c"]
-    assert all(len(r["times_s"]) == 4 for r in results.values())
+    results = bench_module.time_interleaved(runners, repeat=6, warmup=0)
+    rounds = [order[i:i + 3] for i in range(0, len(order), 3)]
+    assert rounds == [list("abc"), list("bca"), list("cab"), list("cba"), list("acb"), list("bac")]
+    assert all(len(r["times_s"]) == 6 for r in results.values())
 
 
 def test_paired_ratio_compares_round_by_round():
