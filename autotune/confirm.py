@@ -5,9 +5,9 @@ timed once each on a busy machine, the one that looks fastest is often one
 that happened to be timed in a quiet moment, not one that is faster (the
 winner's curse). So after the search, :func:`confirm` takes the ``top``
 fastest distinct configs and the default config and measures them again,
-interleaved: ``rounds`` rounds, each timing every candidate once (the order
-changed from round to round, carryover-balanced) with ``repeat_factor`` times the repeats of a
-search trial, so that a change in the machine's load hits every candidate
+interleaved: ``rounds`` rounds, each timing every candidate once (in a
+carryover-balanced order that changes each round) with ``repeat_factor``
+times the repeats of a search trial, so that a change in the machine's load hits every candidate
 alike. A candidate's confirmed cost is the median of its round figures. The
 fastest candidate is chosen only if the default takes at least ``margin``
 longer; otherwise the default is.
@@ -101,8 +101,8 @@ def candidates(results: Iterable[MeasureResult], default: dict, top: int) -> lis
 def measure_interleaved(measure: Callable[[list[dict]], list[MeasureResult]], configs: list[dict],
                         rounds: int) -> list[MeasureResult]:
     """Time every config of ``configs`` once per round for ``rounds`` rounds (one call of
-    ``measure`` per round, in the order of :func:`~ember.runtime.round_order.round_order`); a result per config whose
-    ``costs`` are its round figures. A config that fails in a round is dropped from the
+    ``measure`` per round, in the order of :func:`~ember.runtime.round_order.round_order`);
+    a result per config whose ``costs`` are its round figures. A config that fails in a round is dropped from the
     later rounds and keeps that error."""
     figures: list[list[float]] = [[] for _ in configs]
     errors: dict[int, str] = {}

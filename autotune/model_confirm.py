@@ -13,8 +13,8 @@ So this phase measures the candidates (:func:`~ember.autotune.confirm.candidates
 each task's default and its ``top`` fastest search configs) in the model
 itself. Variant ``v`` of the model is compiled with every task's ``v``-th
 candidate (its default when it has fewer; a task not being confirmed keeps
-its applied config), as a profiling build; the variants are then run in rounds, their
-order changed each round (carryover-balanced), each run after a short pause and a warm-up call. A
+its applied config), as a profiling build; the variants are then run in rounds, in a
+carryover-balanced order that changes each round, each run after a short pause and a warm-up call. A
 task's figure for a round is the time its kernels took in that variant's
 profile, per kernel; its confirmed cost is the median over rounds, and
 :func:`~ember.autotune.confirm.choose` picks as the kernel phase does (the

@@ -156,7 +156,7 @@ class SharedMeasurements(Executor):
 
     def remeasure_fastest(self, k: int, rounds: int) -> list[dict]:
         """Measure the ``k`` fastest configs ``rounds`` more times, interleaved (each round all of them,
-        the order carryover-balanced), each keeping every timed run: a config's time becomes the median of all
+        in a carryover-balanced order), each keeping every timed run: a config's time becomes the median of all
         of them, so that the best is not one lucky measurement. Returns the configs remeasured."""
         from dataclasses import replace
 

@@ -9,8 +9,8 @@ The result follows the benchmark contract of DESIGN.md::
 Each round runs every runner once, in turn, so that a noisy machine slows
 them alike; medians and minima are over rounds. The order changes from round to
 round (:func:`ember.runtime.round_order.round_order`) so that every runner follows
-every other one equally often (it inherits their caches and threads). The report's ``"paired"`` entry (beyond the
-contract's fields) compares runners round by round: the median over rounds of a
+every other one equally often (it inherits their caches and threads). The
+report's ``"paired"`` entry (beyond the contract's fields) compares runners round by round: the median over rounds of a
 runner's time over ember's in the same round, a 95% bootstrap interval of that
 median, and the share of rounds in which ember was faster. On a noisy machine it
 tells a real difference of a few percent from chance better than a ratio of

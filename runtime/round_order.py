@@ -5,8 +5,9 @@ confirm phases, the tuning benchmark) times each candidate once per round. A
 candidate inherits the state its predecessor leaves behind: warm or evicted
 caches, worker threads still spinning, a CPU clock that has ramped up. Turning
 the order by one place a round puts every candidate in every position, but
-with three candidates A always follows C or B twice as often as the other, so
-a candidate that leaves the machine in a bad state biases its successor.
+with three candidates A, B, C, B follows A in two rounds of three and A follows
+B in none, so a candidate that leaves the machine in a bad state biases one
+successor more than the others.
 
 :func:`round_order` follows a Williams design instead: over one cycle of
 rounds (``n`` rounds for an even count of candidates, ``2n`` for an odd one)
@@ -15,6 +16,8 @@ candidate equally often.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 def cycle_length(count: int) -> int:
@@ -45,7 +48,7 @@ def round_order(count: int, round_index: int) -> list[int]:
     return order[::-1] if row >= count else order
 
 
-def ordered(items: list, round_index: int) -> list:
+def ordered(items: Sequence, round_index: int) -> list:
     """``items`` in the order of round ``round_index`` (see :func:`round_order`)."""
     return [items[i] for i in round_order(len(items), round_index)]
 
