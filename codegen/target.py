@@ -74,6 +74,18 @@ class Target:
         """Elements of ``dtype_bytes`` per vector register."""
         return self.vector_bits // (8 * dtype_bytes)
 
+    def lanes_fitting(self, dtype_bytes: int, extent: int) -> int | None:
+        """Lanes of the widest vector that ``extent`` elements of ``dtype_bytes`` fill at least once.
+
+        Starts from a full register and halves it while it is wider than the loop, down to 128 bits
+        (an SSE register: narrower vectors gain nothing). None when even that is too wide for
+        ``extent``, so that a short loop on an AVX-512 target still runs as 8 or 4 lanes.
+        """
+        lanes = self.vector_lanes(dtype_bytes)
+        while lanes > extent and lanes * dtype_bytes > 16:
+            lanes //= 2
+        return lanes if 2 <= lanes <= extent else None
+
     @property
     def has_fma(self) -> bool:
         return "fma" in self.features

@@ -1,6 +1,7 @@
 """Loops marked ``vectorized`` -> explicit LLVM vector code (used by :mod:`ember.codegen.llvm`).
 
-``for vectorized i in 0..n: S`` becomes a loop over chunks of ``lanes`` iterations evaluating
+``for vectorized i in 0..n: S`` becomes a loop over chunks of ``lanes`` iterations (a full
+register, or a narrower one of at least 128 bits when ``n`` is shorter) evaluating
 ``S`` on vectors (``i`` is ``<base, base+1, ...>``), then the ``n % lanes`` remaining iterations
 as the scalar loop; up to :data:`MAX_STRAIGHT_CHUNKS` chunks are emitted one after another
 instead (constant bases: a small local tile they index becomes registers). Only bodies of ``Store``/``Let``/``Seq`` whose per-element operations are
@@ -84,8 +85,7 @@ def _lanes(emitter: KernelEmitter, s: For) -> int | None:
     if not _independent(stores, nodes, strides):
         return None
     width = max(_bits(MEMORY_TYPES[b.dtype]) // 8 for b in _buffers(stores, nodes))
-    lanes = emitter.target.vector_lanes(width)
-    return lanes if lanes >= 2 and s.extent >= lanes else None
+    return emitter.target.lanes_fitting(width, s.extent)
 
 
 def _collect(s: Stmt, stores: list[Store], exprs: list[Expr]) -> bool:

@@ -23,7 +23,8 @@ from ember.ir.ops.compute import padded_read
 from llvmlite import ir
 
 TARGETS = ["host", "x86-64"]
-EXTENTS = [3, 8, 19, 64]  # below, equal to (8 float32 lanes on AVX2), above and a multiple of the lanes
+EXTENTS = [3, 8, 19, 64]  # below one SSE register, one AVX2 register, ragged, a multiple of every width
+MIN_FLOAT32_LANES = 4  # a loop this long fills an SSE register, which every x86-64 target has
 
 
 def both(build, vectorize):
@@ -83,7 +84,7 @@ def test_float32_elementwise(target, n):
 
     a, b = data(n, "float32", 1), data(n, "float32", 2)
     a[0] = np.nan
-    check_same(build, inner, [a, b], target, vectorized=n >= as_target(target).vector_lanes(4))
+    check_same(build, inner, [a, b], target, vectorized=n >= MIN_FLOAT32_LANES)
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -138,7 +139,7 @@ def test_broadcast_reads_are_invariant(target, m):
         return compute((3, m), lambda i, j: a[i, j] * b[i] + b[i], "y"), [a, b]
 
     check_same(build, inner, [data((3, m), "float32"), data(3, "float32", 5)], target,
-               vectorized=m >= as_target(target).vector_lanes(4))
+               vectorized=m >= MIN_FLOAT32_LANES)
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -148,7 +149,7 @@ def test_strided_reads_gather(target, m):
         a = placeholder((m, m), "float32", "a")
         return compute((m, m), lambda i, j: a[j, i] - a[(j * 2 + 1) % m, i], "y"), [a]
 
-    check_same(build, inner, [data((m, m), "float32")], target, vectorized=m >= as_target(target).vector_lanes(4))
+    check_same(build, inner, [data((m, m), "float32")], target, vectorized=m >= MIN_FLOAT32_LANES)
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -165,7 +166,7 @@ def test_reduction_with_vectorized_data_loop(target, n):
         stage.vectorize(j)
 
     check_same(build, vectorize, [data((4, 5), "float32"), data((5, n), "float32", 6)], target,
-               vectorized=n >= as_target(target).vector_lanes(4))
+               vectorized=n >= MIN_FLOAT32_LANES)
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -194,14 +195,49 @@ def vector_assembly(target):
     return compile_kernel(vector, target).assembly()
 
 
-def test_host_assembly_has_avx_vector_arithmetic():
+def host_vector_register():
+    """The name of the host's widest vector registers (``ymm`` or ``zmm``); skips without AVX."""
     from ember.codegen.target import Target
 
-    if "avx2" not in Target.host().features:
-        pytest.skip("the host has no AVX2")
+    bits = Target.host().vector_bits
+    if bits < 256:
+        pytest.skip("the host has no AVX")
+    return {256: "ymm", 512: "zmm"}[bits]
+
+
+def test_host_assembly_has_vector_arithmetic_in_its_widest_registers():
+    register = host_vector_register()
     asm = vector_assembly("host")
     for op in ("vaddps", "vmulps", "vmaxps"):
-        assert re.search(rf"\b{op}\s+.*%ymm", asm), op
+        assert re.search(rf"\b{op}\s+.*%{register}", asm), op
+
+
+@pytest.mark.parametrize("target,extent,register", [
+    ("x86-64-v4", 64, "zmm"), ("x86-64-v4", 8, "ymm"), ("x86-64-v4", 4, "xmm"), ("x86-64-v3", 5, "xmm")])
+def test_short_loops_take_the_widest_register_they_fill(target, extent, register):
+    def build():
+        a, b = placeholder((extent,), "float32", "a"), placeholder((extent,), "float32", "b")
+        return compute((extent,), lambda i: a[i] * b[i] + a[i], "y"), [a, b]
+
+    _, vector = both(build, inner)
+    module = ir.Module(name="m")
+    emit_kernel(module, vector, target=as_target(target))
+    lanes = {"zmm": 16, "ymm": 8, "xmm": 4}[register]
+    assert f"<{lanes} x float>" in str(module)
+    assert not re.search(rf"<{2 * lanes} x float>", str(module))
+
+
+@pytest.mark.parametrize("target", ["x86-64", "x86-64-v3", "x86-64-v4"])
+@pytest.mark.parametrize("dtype_bytes", [1, 2, 4, 8])
+@pytest.mark.parametrize("extent", [1, 2, 3, 5, 8, 16, 31, 100])
+def test_lanes_fitting_is_the_widest_filled_register_of_at_least_128_bits(target, dtype_bytes, extent):
+    t = as_target(target)
+    lanes = t.lanes_fitting(dtype_bytes, extent)
+    widths = [bits for bits in (128, 256, 512) if bits <= t.vector_bits and bits // (8 * dtype_bytes) <= extent]
+    if not widths:
+        assert lanes is None
+    else:
+        assert lanes == max(widths) // (8 * dtype_bytes)
 
 
 def test_sse_assembly_has_packed_xmm_arithmetic_and_no_ymm():
@@ -242,9 +278,10 @@ def fma_assembly(target):
 def test_host_assembly_fuses_multiply_add_into_vector_fma():
     from ember.codegen.target import Target
 
-    if not Target.host().has_fma or "avx" not in Target.host().features:
+    register = host_vector_register()
+    if not Target.host().has_fma:
         pytest.skip("the host has no FMA")
-    assert re.search(r"\bvfmadd\w*ps\s+.*%ymm", fma_assembly("host"))
+    assert re.search(rf"\bvfmadd\w*ps\s+.*%{register}", fma_assembly("host"))
 
 
 def test_sse_assembly_multiplies_and_adds_without_fma():

@@ -67,6 +67,11 @@ def test_default_register_tile_divides_the_product_when_one_can(target, rows, co
         check("ik,kj->ij", [(rows, 16), (16, cols)], target)
 
 
+def ragged(options):
+    """A block count from ``options`` that leaves the last block short where the space has 3, else the largest."""
+    return 3 if 3 in options else options[-1]
+
+
 @pytest.mark.parametrize("target", COMPILE_TARGETS)
 @pytest.mark.parametrize("equation,shapes", [
     ("ik,kj->ij", [(37, 53), (53, 29)]),            # ragged in every direction
@@ -79,7 +84,7 @@ def test_products_match_numpy_for_default_and_other_configs(target, equation, sh
     others = [{"pack_a": False}, {"pack_a": True, "pack_b": False}, {"parallel": "panels", "tile_m": 1},
               {"tile_k": knobs.space["tile_k"][1]},
               {"tile_n": knobs.space["tile_n"][-1], "blocks_m": 1, "blocks_n": 1},
-              {"blocks_m": 3, "blocks_n": 3},  # ragged blocks
+              {"blocks_m": ragged(knobs.space["blocks_m"]), "blocks_n": ragged(knobs.space["blocks_n"])},
               {"blocks_m": knobs.space["blocks_m"][-1], "blocks_n": knobs.space["blocks_n"][-1]}]
     for config in others:
         check(equation, shapes, target, config)
