@@ -3,7 +3,8 @@
 ``for vectorized i in 0..n: S`` becomes a loop over chunks of ``lanes`` iterations (a full
 register, or a narrower one of at least 128 bits when ``n`` is shorter) evaluating
 ``S`` on vectors (``i`` is ``<base, base+1, ...>``), then the ``n % lanes`` remaining iterations
-as the scalar loop; up to :data:`MAX_STRAIGHT_CHUNKS` chunks are emitted one after another
+in narrower chunks while one of at least 128 bits fits (16 + 8 + 4 float32 lanes for ``n = 28``
+on AVX-512) and the last few as the scalar loop; up to :data:`MAX_STRAIGHT_CHUNKS` chunks are emitted one after another
 instead (constant bases: a small local tile they index becomes registers). Only bodies of ``Store``/``Let``/``Seq`` whose per-element operations are
 those of the scalar loop qualify (results are bit-identical); anything else stays scalar.
 Loads and stores of stride 1 in ``i`` are vector accesses, stride 0 a scalar access and splat,
@@ -58,16 +59,16 @@ MAX_STRAIGHT_CHUNKS = 4
 def vectorize_loop(emitter: KernelEmitter, s: For) -> bool:
     """Emit ``s`` (``kind == "vectorized"``) as vector code; False (nothing emitted) when it does not qualify."""
     if id(s) not in emitter.vector_plans:
-        emitter.vector_plans[id(s)] = (_lanes(emitter, s), _Strides(s.var))
-    lanes, strides = emitter.vector_plans[id(s)]
-    if lanes is None:
+        emitter.vector_plans[id(s)] = (_element_bytes(s), _Strides(s.var))
+    element_bytes, strides = emitter.vector_plans[id(s)]
+    if element_bytes is None or emitter.target.lanes_fitting(element_bytes, s.extent) is None:
         return False
-    _VectorLoop(emitter, s, lanes, strides).emit()
+    _VectorLoop(emitter, s, element_bytes, strides).emit()
     return True
 
 
-def _lanes(emitter: KernelEmitter, s: For) -> int | None:
-    """Lanes per chunk for ``s``, or None when ``s`` must stay a scalar loop."""
+def _element_bytes(s: For) -> int | None:
+    """The widest element (bytes) ``s`` loads or stores, or None when ``s`` must stay a scalar loop."""
     stores: list[Store] = []
     exprs: list[Expr] = []
     if not _collect(s.body, stores, exprs):
@@ -84,8 +85,7 @@ def _lanes(emitter: KernelEmitter, s: For) -> int | None:
         strides.lets[st.var.uid] = strides(st.value)
     if not _independent(stores, nodes, strides):
         return None
-    width = max(_bits(MEMORY_TYPES[b.dtype]) // 8 for b in _buffers(stores, nodes))
-    return emitter.target.lanes_fitting(width, s.extent)
+    return max(_bits(MEMORY_TYPES[b.dtype]) // 8 for b in _buffers(stores, nodes))
 
 
 def _collect(s: Stmt, stores: list[Store], exprs: list[Expr]) -> bool:
@@ -165,10 +165,11 @@ class _Strides:
 
 
 class _VectorLoop:
-    def __init__(self, emitter: KernelEmitter, s: For, lanes: int, strides: _Strides):
+    def __init__(self, emitter: KernelEmitter, s: For, element_bytes: int, strides: _Strides):
         self.em = emitter
         self.s = s
-        self.lanes = lanes
+        self.element_bytes = element_bytes
+        self.lanes = self.fitting(s.extent)  # the current chunk's; narrower in the tail
         self.strides = strides
         self.vectors: dict[int, ir.Value] = {}  # let-bound variables that vary across lanes
 
@@ -176,11 +177,15 @@ class _VectorLoop:
     def b(self) -> ir.IRBuilder:
         return self.em.builder
 
+    def fitting(self, iterations: int) -> int | None:
+        return self.em.target.lanes_fitting(self.element_bytes, iterations)
+
     def emit(self) -> None:
         s, b = self.s, self.b
         chunks = s.extent // self.lanes * self.lanes
         if chunks <= MAX_STRAIGHT_CHUNKS * self.lanes:
-            self.emit_straight(chunks)
+            self.emit_straight(0, chunks)
+            self.emit_tail(chunks)
             return
         pre = b.block
         name = _clean(s.var.name)
@@ -198,19 +203,27 @@ class _VectorLoop:
         back = b.cbranch(b.icmp_signed("<", nxt, ir.Constant(I64, chunks)), header, exit_)
         back.set_metadata("llvm.loop", loop_metadata(self.em.module, 0))
         b.position_at_end(exit_)
-        if chunks < s.extent:  # the remainder, as the scalar loop
-            self.em.loop(s, ir.Constant(I64, chunks), ir.Constant(I64, s.extent))
+        self.emit_tail(chunks)
 
-    def emit_straight(self, chunks: int) -> None:
-        """A few chunks one after the other, each base a constant: a tile of local accumulators
-        indexed by them becomes registers (LLVM promotes constant-index accesses of a small alloca)."""
-        for base in range(0, chunks, self.lanes):
+    def emit_straight(self, start: int, stop: int) -> None:
+        """Chunks from ``start`` to ``stop`` one after the other, each base a constant: a tile of local
+        accumulators indexed by them becomes registers (LLVM promotes constant-index accesses of a
+        small alloca)."""
+        for base in range(start, stop, self.lanes):
             self.base = ir.Constant(I64, base)
             self.em.vars[self.s.var.uid] = self.base
             self.vectors.clear()
             self.stmt(self.s.body)
-        if chunks < self.s.extent:
-            self.em.loop(self.s, ir.Constant(I64, chunks), ir.Constant(I64, self.s.extent))
+
+    def emit_tail(self, start: int) -> None:
+        """The iterations from ``start`` on: narrower chunks while one fits, then the scalar loop."""
+        extent = self.s.extent
+        while (lanes := self.fitting(extent - start)) is not None:
+            self.lanes = lanes
+            self.emit_straight(start, start + lanes)
+            start += lanes
+        if start < extent:
+            self.em.loop(self.s, ir.Constant(I64, start), ir.Constant(I64, extent))
 
     # ------------------------------------------------------------ statements
     def stmt(self, s: Stmt) -> None:

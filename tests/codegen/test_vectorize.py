@@ -23,7 +23,8 @@ from ember.ir.ops.compute import padded_read
 from llvmlite import ir
 
 TARGETS = ["host", "x86-64"]
-EXTENTS = [3, 8, 19, 64]  # below one SSE register, one AVX2 register, ragged, a multiple of every width
+# below one SSE register, one AVX2 register, ragged, tails of narrower chunks, a multiple of every width
+EXTENTS = [3, 8, 19, 30, 64]
 MIN_FLOAT32_LANES = 4  # a loop this long fills an SSE register, which every x86-64 target has
 
 
@@ -212,9 +213,8 @@ def test_host_assembly_has_vector_arithmetic_in_its_widest_registers():
         assert re.search(rf"\b{op}\s+.*%{register}", asm), op
 
 
-@pytest.mark.parametrize("target,extent,register", [
-    ("x86-64-v4", 64, "zmm"), ("x86-64-v4", 8, "ymm"), ("x86-64-v4", 4, "xmm"), ("x86-64-v3", 5, "xmm")])
-def test_short_loops_take_the_widest_register_they_fill(target, extent, register):
+def float_vector_widths(target, extent):
+    """The lane counts of the float vectors in the code emitted for a vectorized loop of ``extent``."""
     def build():
         a, b = placeholder((extent,), "float32", "a"), placeholder((extent,), "float32", "b")
         return compute((extent,), lambda i: a[i] * b[i] + a[i], "y"), [a, b]
@@ -222,9 +222,23 @@ def test_short_loops_take_the_widest_register_they_fill(target, extent, register
     _, vector = both(build, inner)
     module = ir.Module(name="m")
     emit_kernel(module, vector, target=as_target(target))
-    lanes = {"zmm": 16, "ymm": 8, "xmm": 4}[register]
-    assert f"<{lanes} x float>" in str(module)
-    assert not re.search(rf"<{2 * lanes} x float>", str(module))
+    return {int(n) for n in re.findall(r"<(\d+) x float>", str(module))}
+
+
+@pytest.mark.parametrize("target,extent,register", [
+    ("x86-64-v4", 64, "zmm"), ("x86-64-v4", 8, "ymm"), ("x86-64-v4", 4, "xmm"), ("x86-64-v3", 5, "xmm")])
+def test_short_loops_take_the_widest_register_they_fill(target, extent, register):
+    assert float_vector_widths(target, extent) == {{"zmm": 16, "ymm": 8, "xmm": 4}[register]}
+
+
+@pytest.mark.parametrize("target,extent,widths", [
+    ("x86-64-v4", 30, {16, 8, 4}),     # 16 + 8 + 4 lanes, the last 2 scalar
+    ("x86-64-v4", 200, {16, 8}),       # a loop of 12 chunks of 16, then one of 8
+    ("x86-64-v3", 30, {8, 4}),         # 24 + 4 + 2
+    ("x86-64-v3", 19, {8}),            # 16 + 3: no SSE register fits the 3
+])
+def test_tails_take_narrower_chunks_while_one_fits(target, extent, widths):
+    assert float_vector_widths(target, extent) == widths
 
 
 @pytest.mark.parametrize("target", ["x86-64", "x86-64-v3", "x86-64-v4"])
