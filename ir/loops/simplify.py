@@ -119,7 +119,7 @@ def _simplify_binary(e: Binary, ranges: Mapping[Var, Range]) -> Expr:
             return b
         if cb == 0:
             return a
-        undone = _undo_div_mod(a, b)
+        undone = _undo_div_mod(a, b, ranges)
         if undone is not None:
             return undone
         if cb is not None and isinstance(a, Binary) and a.op == "add" and _int_const(a.b) is not None:
@@ -173,16 +173,24 @@ def _simplify_binary(e: Binary, ranges: Mapping[Var, Range]) -> Expr:
     return e
 
 
-def _undo_div_mod(a: Expr, b: Expr) -> Expr | None:
-    """``(x // c) * c + x % c -> x`` (a fused loop split back into its parts and recombined)."""
+def _undo_div_mod(a: Expr, b: Expr, ranges: Mapping[Var, Range]) -> Expr | None:
+    """``(x // c) * c + x % c -> x`` (a fused loop split back into its parts and recombined), and
+    ``(y + x // c) * c + x % c -> y * c + x`` (the row-major index of ``[..., x // c, x % c]``)."""
     if not (isinstance(a, Binary) and a.op == "mul" and isinstance(b, Binary) and b.op == "floormod"):
         return None
     c = _int_const(a.b)
     div = a.a
     if c is None or c <= 0 or _int_const(b.b) != c:
         return None
-    if isinstance(div, Binary) and div.op == "floordiv" and _int_const(div.b) == c and div.a is b.a:
+
+    def is_quotient(e: Expr) -> bool:
+        return isinstance(e, Binary) and e.op == "floordiv" and _int_const(e.b) == c and same(e.a, b.a)
+
+    if is_quotient(div):
         return div.a
+    if isinstance(div, Binary) and div.op == "add" and is_quotient(div.b):
+        outer = _simplify_binary(Binary("mul", div.a, const(c, a.dtype), a.dtype), ranges)
+        return _simplify_binary(Binary("add", outer, b.a, a.dtype), ranges)
     return None
 
 

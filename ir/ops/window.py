@@ -36,7 +36,7 @@ import numpy as np
 from ..loops.expr import INDEX, Expr, Load, const
 from ..loops.schedule import Schedule, create_schedule
 from ..loops.stmt import Stmt, Store, for_range, seq
-from ..loops.tensor import Tensor, extern
+from ..loops.tensor import Tensor, compute, extern
 from .common import require
 
 AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
@@ -239,6 +239,16 @@ class Staging:
         """Staged elements per channel and phase: all rows, and room for every wide position's reads."""
         return max(math.prod(self.rows), self.wide + self.max_offset)
 
+    @property
+    def in_place(self) -> bool:
+        """Whether the staged copy would hold the input element for element (a stride-1 window without
+        padding whose reads stay inside the plane, such as a 1x1 convolution over whole chunks of
+        positions), over at most two spatial axes (whose row-major index simplifies back to ``q``)."""
+        w = self.window
+        return (len(self.spatial) <= 2 and all(s == 1 for s in w.strides) and all(u == 1 for u in self.upsample)
+                and all(p == 0 for p in w.pads_begin) and self.rows == self.spatial
+                and self.size == math.prod(self.spatial))
+
     def position(self, out: Sequence[Expr]) -> Expr:
         """The wide position of output position ``out`` (one index per spatial axis)."""
         q: Expr = const(0, INDEX)
@@ -328,11 +338,21 @@ def stage_input(x: Tensor, staging: Staging, pad_value: float, dtype: str | None
     copy), then per phase one nest copying the input rows that phase holds,
     with no condition inside. The loops over channels and all but the last
     axis are one loop: LLVM fully unrolls short loops, and a nest of them
-    costs far more compile time than it gains.
+    costs far more compile time than it gains. When the copy would equal
+    the input (:attr:`Staging.in_place`), there is no copy: a stage tagged
+    ``inline`` reads the input itself.
     """
     n, c = x.shape[:2]
     dtype = dtype or x.dtype
     element = element or (lambda v: v)
+    if staging.in_place:
+        width = staging.spatial[-1]
+
+        def read(n_: Expr, c_: Expr, phase: Expr, f: Expr) -> Expr:
+            at = (f,) if len(staging.spatial) == 1 else (f // width, f % width)
+            return element(x[(n_, c_, *at)])
+
+        return compute((n, c, 1, staging.size), read, name, tag="inline")
     w = staging.window
     runs = [_axis_runs(*axis) for axis in zip(staging.spatial, w.pads_begin, staging.upsample, w.strides,
                                                 staging.phases, staging.rows)]
@@ -390,8 +410,9 @@ def schedule_windowed(outputs: list[Tensor], target, knobs=None, register_block:
         for n: for q.b: for c.o (parallel): for q.o: for rc: for taps...:
           for c.i (unrolled): for q.i (vectorized): wide[n,c,q] += staged[...] * w[...]
 
-    so that LLVM keeps the tile's sums in registers across the reductions and
-    loads each input vector once for all its output channels. Wide stages of
+    with the tile's sums in local accumulators (registers, stored once: no
+    pass zeroing the output first), each input vector loaded once for all its
+    output channels. Wide stages of
     fewer than a chunk of positions keep the reductions innermost (a scalar
     accumulator). Stages tagged ``inline`` are inlined.
     """
@@ -445,3 +466,4 @@ def _register_blocked(stage, lanes: int) -> None:
         stage.unroll(c_inner)
     stage.parallel(c_outer)
     stage.vectorize(q_inner)
+    stage.accumulate_locally()  # the tile's sums in registers, stored once: no pass zeroing the output

@@ -62,6 +62,15 @@ def test_div_mod_recombination_cancels():
     assert text((f // 7) * 6 + f % 7) == "(((f // 7) * 6) + (f % 7))"
 
 
+def test_row_major_index_of_a_quotient_and_remainder_is_linear():
+    # the flat index of x[c, f // 7, f % 7] in an array of 7-wide rows: (c * R + f // 7) * 7 + f % 7
+    c, f = Var("c"), Var("f")
+    assert text((c * 3 + f // 7) * 7 + f % 7) == "((c * 21) + f)"
+    assert text((c * 3 + (f + 1) // 7) * 7 + (f + 1) % 7) == "((c * 21) + (f + 1))"
+    assert text((c * 3 + f // 7) * 7 + f % 5) == "((((c * 3) + (f // 7)) * 7) + (f % 5))"  # other divisors
+    assert text((c * 3 + c // 7) * 7 + f % 7) == "((((c * 3) + (c // 7)) * 7) + (f % 7))"  # other dividends
+
+
 def test_structural_cancellation():
     o, i = Var("o"), Var("i")
     assert text((o * 8 + i) - o * 8) == "i"

@@ -108,8 +108,43 @@ def test_schedule_vectorizes_wide_loop_without_conditions():
     node = ember_import_node("Conv", [x, Const(w)], {"pads": [1, 1, 1, 1]}).nodes[0]
     kernel = lower_node(node, Target.host(), "conv")
     vectorized = [(loop, outer) for loop, outer in _innermost_loops(kernel.body) if loop.kind == "vectorized"]
-    assert len(vectorized) == 1
-    loop, outer = vectorized[0]
-    assert not isinstance(loop.body, If)
-    assert not any(isinstance(e, Select) for e in walk(loop.body.value))
-    assert any(o.var.name.startswith("rc") for o in outer), "the channel reduction must enclose the vector loop"
+    # the multiply-adds inside the channel reduction; the tile's zeroing and final store outside it
+    hot = [loop for loop, outer in vectorized if any(o.var.name.startswith("rc") for o in outer)]
+    assert len(hot) == 1 and len(vectorized) == 3
+    for loop, _ in vectorized:
+        assert not isinstance(loop.body, If)
+        assert not any(isinstance(e, Select) for e in walk(loop.body.value))
+
+
+def _workspaces(op_type: str, inputs: list, attrs: dict) -> list[str]:
+    node = ember_import_node(op_type, inputs, attrs).nodes[0]
+    kernel = lower_node(node, Target.host(), "k")
+    return [b.name for b in kernel.params[kernel.num_inputs + kernel.num_outputs:]]
+
+
+@pytest.mark.parametrize("shape,attrs,in_place", [
+    ((1, 12, 8, 8), {}, True),                               # 1x1 over whole chunks: the input itself
+    ((2, 6, 40), {}, True),                                  # 1-D
+    ((1, 12, 8, 8), {"group": 4}, True),                     # grouped
+    ((1, 12, 7, 7), {}, False),                              # 49 positions: the wide rows pad to 56
+    ((1, 12, 8, 8), {"pads": [1, 0, 0, 0]}, False),          # padded
+    ((1, 12, 8, 8), {"strides": [2, 1]}, False),             # strided
+    ((1, 12, 4, 4, 4), {}, False),                           # three spatial axes stay staged
+])
+def test_stride_one_unpadded_windows_read_the_input_in_place(shape, attrs, in_place):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(np.float32)
+    kernel = (1,) * (len(shape) - 2)
+    w = rng.standard_normal((8, shape[1] // attrs.get("group", 1), *kernel)).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    staged = [name for name in _workspaces("Conv", [x, Const(w), Const(b)], attrs) if "staged" in name]
+    assert (not staged) == in_place
+    check_compiled("Conv", [x, Const(w), Const(b)], attrs, rtol=1e-4, atol=1e-5, targets=COMPILE_TARGETS)
+
+
+def test_float16_conv_read_in_place_accumulates_in_float32():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((1, 16, 8, 8)).astype(np.float16)
+    w = rng.standard_normal((8, 16, 1, 1)).astype(np.float16)
+    assert not [name for name in _workspaces("Conv", [x, Const(w)], {}) if "staged" in name]
+    check_compiled("Conv", [x, Const(w)], {}, rtol=1e-2, atol=1e-2)
