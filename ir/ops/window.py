@@ -337,7 +337,7 @@ def stage_input(x: Tensor, staging: Staging, pad_value: float, dtype: str | None
     A hand-written nest: fill with ``pad_value`` (unless the input covers the
     copy), then per phase one nest copying the input rows that phase holds,
     with no condition inside. The loops over channels and all but the last
-    axis are one loop: LLVM fully unrolls short loops, and a nest of them
+    axis are one loop, spread over the threads: LLVM fully unrolls short loops, and a nest of them
     costs far more compile time than it gains. When the copy would equal
     the input (:attr:`Staging.in_place`), there is no copy: a stage tagged
     ``inline`` reads the input itself.
@@ -366,7 +366,7 @@ def stage_input(x: Tensor, staging: Staging, pad_value: float, dtype: str | None
     def body(inputs, outputs) -> Stmt:
         src, dst = inputs[0], outputs[0]
         fill = None if covered else for_range(math.prod(shape), lambda i: Store(dst, i, const(pad_value, dtype)),
-                                              "fill")
+                                              "fill", "parallel")
 
         def copy(phase: int, axis_runs: tuple[_Run, ...]) -> Stmt | None:
             if any(run.count == 0 for run in axis_runs):
@@ -385,7 +385,7 @@ def stage_input(x: Tensor, staging: Staging, pad_value: float, dtype: str | None
                 return for_range(last.count, lambda j: Store(
                     dst, at_dst + last.di * j, element(Load(src, at_src + last.dx * j, x.dtype))), "j")
 
-            return for_range(n * c * math.prod(run.count for run in outer), row, "row")
+            return for_range(n * c * math.prod(run.count for run in outer), row, "row", "parallel")
 
         return seq(fill, *(copy(p, axis_runs) for p, axis_runs in enumerate(phases)))
 

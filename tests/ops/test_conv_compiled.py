@@ -148,3 +148,15 @@ def test_float16_conv_read_in_place_accumulates_in_float32():
     w = rng.standard_normal((8, 16, 1, 1)).astype(np.float16)
     assert not [name for name in _workspaces("Conv", [x, Const(w)], {}) if "staged" in name]
     check_compiled("Conv", [x, Const(w)], {}, rtol=1e-2, atol=1e-2)
+
+
+def test_the_staged_copy_is_spread_over_threads():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, 12, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((8, 12, 3, 3)).astype(np.float32)
+    attrs = {"pads": [1, 1, 1, 1], "strides": [2, 2]}
+    node = ember_import_node("Conv", [x, Const(w)], attrs).nodes[0]
+    kernel = lower_node(node, Target.host(), "k")
+    staging = [s for s in kernel.body.stmts if isinstance(s, For) and s.var.name in ("fill", "row")]
+    assert len(staging) == 1 + 4 and all(s.kind == "parallel" for s in staging)  # the fill, one copy per phase
+    check_compiled("Conv", [x, Const(w)], attrs, rtol=1e-4, atol=1e-5, targets=COMPILE_TARGETS)
