@@ -61,9 +61,12 @@ def vectorize_loop(emitter: KernelEmitter, s: For) -> bool:
     if id(s) not in emitter.vector_plans:
         emitter.vector_plans[id(s)] = (_element_bytes(s), _Strides(s.var))
     element_bytes, strides = emitter.vector_plans[id(s)]
-    if element_bytes is None or emitter.target.lanes_fitting(element_bytes, s.extent) is None:
+    if element_bytes is None:
         return False
-    _VectorLoop(emitter, s, element_bytes, strides).emit()
+    loop = _VectorLoop(emitter, s, element_bytes, strides)
+    if loop.lanes is None:  # shorter than the narrowest vector
+        return False
+    loop.emit()
     return True
 
 

@@ -337,8 +337,8 @@ def stage_input(x: Tensor, staging: Staging, pad_value: float, dtype: str | None
     A hand-written nest: fill with ``pad_value`` (unless the input covers the
     copy), then per phase one nest copying the input rows that phase holds,
     with no condition inside. The loops over channels and all but the last
-    axis are one loop, spread over the threads: LLVM fully unrolls short loops, and a nest of them
-    costs far more compile time than it gains. When the copy would equal
+    axis are one loop (LLVM fully unrolls short loops, and a nest of them
+    costs far more compile time than it gains), spread over the threads. When the copy would equal
     the input (:attr:`Staging.in_place`), there is no copy: a stage tagged
     ``inline`` reads the input itself.
     """
