@@ -5,7 +5,7 @@ alternates the two calls)::
 
     tuner = TUNERS["xgb"](task, seed=0)
     while not tuner.exhausted():
-        configs = tuner.next_batch(8)        # never a config proposed (or reported) before
+        configs = tuner.next_batch(8)        # never a config proposed (or reported) before; maybe fewer
         tuner.update(measure(configs))       # MeasureResults, failed trials included
 
 * :class:`RandomTuner`: uniform samples without repetition.
@@ -69,8 +69,8 @@ class Tuner:
         self._allowed = None if self.candidates is None else set(self.candidates)
 
     def next_batch(self, n: int) -> list[Config]:
-        """Up to ``n`` configs never proposed before, each of a kernel not proposed before (fewer only
-        when the tuner is done)."""
+        """Up to ``n`` configs never proposed before, each of a kernel not proposed before (fewer when
+        the tuner is done, or wants these measured before it proposes more)."""
         picks: list[int] = []
         if n <= 0:
             return []
@@ -223,7 +223,8 @@ class ModelTuner(Tuner):
     configs are fastest.
 
     Until ``warmup`` trials have succeeded, batches are random configs spread over the space
-    (each next one the farthest, in knobs changed, from those already picked). Then a batch
+    (each next one the farthest, in knobs changed, from those already picked), and a batch
+    stops at the successes still missing, so the first fit guides the very next one. Then a batch
     of ``n`` is ``n·(1-ε)`` configs with the best predictions plus ``n·ε`` spread random ones;
     ε starts at ``epsilon`` and halves every ``epsilon_half_life`` trials down to
     ``epsilon_min``. The predicted best are taken so that each differs from the batch's
@@ -241,7 +242,7 @@ class ModelTuner(Tuner):
 
     def __init__(self, task, seed: int = 0, *, model: str = "xgb-reg", features: str = "loop",
                  epsilon: float = 0.25, epsilon_min: float = 0.05, epsilon_half_life: float = 48,
-                 warmup: int = 16, diversity: int = 2, sa_population: int = 16, sa_steps: int = 20,
+                 warmup: int = 8, diversity: int = 2, sa_population: int = 16, sa_steps: int = 20,
                  local_search: int = 2, exhaustive_limit: int = 4096,
                  transfer: Sequence[tuple[np.ndarray, np.ndarray]] = (), **options):
         super().__init__(task, seed, **options)
@@ -274,7 +275,7 @@ class ModelTuner(Tuner):
     def update(self, results: Iterable[Any]) -> None:
         super().update(results)
         x, costs = self._measured()
-        if self.transfer or np.isfinite(costs).sum() >= min(self.warmup, self.space.size // 2 or 1):
+        if self.transfer or np.isfinite(costs).sum() >= self._fit_threshold():
             self._fit(x, costs)
 
     def _measured(self) -> tuple[np.ndarray, np.ndarray]:
@@ -298,6 +299,20 @@ class ModelTuner(Tuner):
         return np.where(valid, scores, -np.inf)
 
     # ------------------------------------------------------------ proposing
+    def next_batch(self, n: int) -> list[Config]:
+        """As :meth:`Tuner.next_batch`, but a warm-up batch stops at the trials the model still needs:
+        its first fit then guides the very next batch, whatever the batch size."""
+        if not self.model.trained:
+            n = min(n, max(self._fit_threshold() - self._successes(), 1))
+        return super().next_batch(n)
+
+    def _fit_threshold(self) -> int:
+        """Successful trials of this task before the first fit (without transfer)."""
+        return min(self.warmup, self.space.size // 2 or 1)
+
+    def _successes(self) -> int:
+        return sum(math.isfinite(c) for c in self.costs.values())
+
     def _propose(self, n: int) -> list[int]:
         if not self.model.trained:
             return self._random_valid(n)

@@ -191,8 +191,10 @@ def schedule_conv_blocked(outputs: list[Tensor], target, knobs=None) -> Schedule
         reductions = list(stage.op.reduce_axes)
         blocks = []  # input-channel blocks outside the rows (their partial sums kept in the output)
         if len(reductions) == 4:
-            order = knobs.choose("order", ["ic_kh_kw", "kh_kw_ic"], default="ic_kh_kw")
             io, kh, kw, ii = reductions
+            # over a 1x1 window both orders are one loop nest: no knob to search
+            windowed = kh.extent * kw.extent > 1
+            order = knobs.choose("order", ["ic_kh_kw", "kh_kw_ic"], default="ic_kh_kw") if windowed else "ic_kh_kw"
             in_blocks = knobs.split("ic_block", io.extent, default=io.extent)
             if in_blocks < io.extent:
                 io_outer, io = stage.split(io, in_blocks)

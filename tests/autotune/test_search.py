@@ -111,10 +111,11 @@ def test_grid_walks_the_space_in_order_starting_at_the_default():
 def test_configs_reported_from_elsewhere_are_never_proposed(name):
     # e.g. records of an earlier, interrupted run handed to a fresh tuner
     task = LandscapeTask(TINY)
+    task.cost = lambda config: 1.0 + config["a"]  # type: ignore[method-assign]
     done = [ConfigSpace(TINY).config(i) for i in (0, 3, 5, 11)]
     tuner = tuner_for(name, task)
     tuner.update([Result(c, 3.0) for c in done])
-    proposed = [key(c) for c in tuner.next_batch(12)]
+    proposed = [key(r.config) for r in run(tuner, task, trials=12)]  # the model's warm-up may come in parts
     assert len(proposed) == 8 and not {key(c) for c in done} & set(proposed)
 
 
@@ -199,3 +200,16 @@ def test_the_predicted_best_are_taken_a_few_knobs_apart_while_such_configs_rank_
     assert _diverse_top(space, ranked, 2, diversity=1) == ranked[:2]
     # nothing diverse enough among the 3k best: the best remaining fill the batch
     assert _diverse_top(space, ranked[:3], 2, diversity=3) == ranked[:2]
+
+
+def test_the_warm_up_batch_stops_where_the_model_can_be_fitted():
+    task = LandscapeTask()
+    tuner = ModelTuner(task, seed=0, features="knob", warmup=4)
+    first = tuner.next_batch(8)
+    assert len(first) == 4 and first[0] == task.defaults() and not tuner.model.trained
+    failed, ok = first[:1], first[1:]  # one failure: one success still missing before the first fit
+    tuner.update([Result(c, math.inf) for c in failed] + [Result(c, task.cost(c)) for c in ok])
+    second = tuner.next_batch(8)
+    assert len(second) == 1 and not tuner.model.trained
+    tuner.update([Result(c, task.cost(c)) for c in second])
+    assert tuner.model.trained and len(tuner.next_batch(8)) == 8

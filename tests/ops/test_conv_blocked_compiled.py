@@ -138,6 +138,24 @@ def test_conv_nchwc_other_schedules(config):
     assert_same(actual, expected, **TOL)
 
 
+def test_a_1x1_window_has_no_reduction_order_knob():
+    """Over a 1x1 window both reduction orders are one loop nest: the space does not offer the choice."""
+    from ember.codegen.target import Target
+    from ember.runtime.build import lower_node
+
+    rng = np.random.default_rng(6)
+    spaces = {}
+    for k in (1, 3):
+        x = rng.uniform(-1, 1, (1, 8, 7, 10)).astype(np.float32)
+        w = rng.uniform(-1, 1, (8, 8, k, k)).astype(np.float32)
+        graph, _ = blocked_graph(x, w, None, {"pads": [k // 2] * 4, "strides": [1, 1], "dilations": [1, 1],
+                                              "group": 1}, 4, 4)
+        knobs = Knobs()
+        lower_node(graph.nodes[0], Target.host(), "conv", knobs)
+        spaces[k] = set(knobs.space)
+    assert spaces[3] - spaces[1] == {"order"} and {"ic_block", "unroll_ic"} <= spaces[1]
+
+
 @pytest.mark.parametrize("blocks_per_group, options, tile", [(4, (1, 2, 4), 2), (4, (1, 2, 4), 4), (2, (1, 2), 2),
                                                              (3, (1, 3), 1), (3, (1, 3), 3)])
 def test_grouped_conv_tiles_channel_blocks_of_one_group(blocks_per_group, options, tile):
