@@ -311,7 +311,8 @@ class ModelTuner(Tuner):
         return min(self.warmup, self.space.size // 2 or 1)
 
     def _successes(self) -> int:
-        return sum(math.isfinite(c) for c in self.costs.values())
+        """Successful trials the model can learn from (counted as :meth:`update` counts them)."""
+        return int(np.isfinite(self._measured()[1]).sum())
 
     def _propose(self, n: int) -> list[int]:
         if not self.model.trained:
