@@ -17,8 +17,9 @@ so the numbers say how quickly a search finds the best of that set.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .measure import MeasureResult
 from .records import config_key
@@ -51,12 +52,16 @@ class Landscape:
 
 
 def replay(task, landscape: Landscape, tuner: str, *, seed: int = 0, trials: int = 64,
-           batch_size: int = 8, **options) -> list[MeasureResult]:
+           batch_size: int = 8, transfer_from: Sequence[Any] = (), **options) -> list[MeasureResult]:
     """The results of tuning ``task`` with ``tuner`` (a name of :func:`ember.autotune.search.make_tuner`)
-    for up to ``trials`` trials, each proposal answered from ``landscape``, in trial order."""
+    for up to ``trials`` trials, each proposal answered from ``landscape``, in trial order;
+    ``transfer_from`` (:class:`ember.autotune.tune.TaskResult` of other tasks) warm-starts a
+    model tuner as :func:`ember.autotune.tune.tune` does."""
     from .search import make_tuner
+    from .tune import warm_start
 
     search = make_tuner(tuner, task, seed, candidates=landscape.configs(), **options)
+    warm_start(search, transfer_from)
     results: list[MeasureResult] = []
     while len(results) < trials and not search.exhausted():
         batch = landscape.measure(search.next_batch(min(batch_size, trials - len(results))))

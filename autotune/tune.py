@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -190,7 +191,8 @@ def make_tuner(tuner: Any, task: Task, seed: int = 0):
 def tune_task(task: Task, *, trials: int, tuner: Any = "xgb", records: str | os.PathLike | None = None,
               executor: Executor | None = None, batch_size: int = 8, early_stopping: int | None = None,
               seed: int = 0, progress: bool = True, jobs: int = 1, options: MeasureOptions | None = None,
-              description: str | None = None, confirm: int | ConfirmOptions | None = 4) -> list[MeasureResult]:
+              description: str | None = None, confirm: int | ConfirmOptions | None = 4,
+              transfer_from: Sequence[TaskResult] = ()) -> list[MeasureResult]:
     """Tune ``task`` for up to ``trials`` measured configs; returns every search result of the
     task, the ones found in ``records`` (a resumed run) first.
 
@@ -201,20 +203,22 @@ def tune_task(task: Task, *, trials: int, tuner: Any = "xgb", records: str | os.
     the ``confirm`` fastest configs and the default are measured again, interleaved,
     and the records apply the one chosen (see :mod:`ember.autotune.confirm`; a
     :class:`ConfirmOptions` sets rounds and margin too, 0 skips the phase). A task
-    alone has no model around it: its confirm phase times the kernel alone.
+    alone has no model around it: its confirm phase times the kernel alone. ``transfer_from``
+    (:class:`TaskResult` of tasks tuned before) warm-starts a model tuner on the
+    measurements of those of the same op, as :func:`tune` does for a model's tasks.
     """
     confirming = confirm_options(confirm)
     if confirming is not None and confirming.where == "model":
         confirm = replace(confirming, where="kernel")
     return _tune_task(task, trials=trials, tuner=tuner, records=records, executor=executor, batch_size=batch_size,
                       early_stopping=early_stopping, seed=seed, progress=progress, jobs=jobs, options=options,
-                      description=description, confirm=confirm).results
+                      description=description, confirm=confirm, transfer_from=transfer_from).results
 
 
 def _tune_task(task: Task, *, trials: int, tuner: Any, records, executor, batch_size: int,
                early_stopping: int | None, seed: int, progress: bool, jobs: int,
                options: MeasureOptions | None, description: str | None,
-               transfer_from: list[TaskResult] = (), confirm: int | ConfirmOptions | None = 4) -> TaskResult:
+               transfer_from: Sequence[TaskResult] = (), confirm: int | ConfirmOptions | None = 4) -> TaskResult:
     from tqdm.auto import tqdm
 
     confirming = confirm_options(confirm)
@@ -222,7 +226,7 @@ def _tune_task(task: Task, *, trials: int, tuner: Any, records, executor, batch_
     outcome = TaskResult(task, _earlier_results(task, earlier), confirmed=latest_confirmation(task, earlier))
     outcome.resumed = len(outcome.results)
     search = make_tuner(tuner, task, seed)
-    _warm_start(search, transfer_from)
+    warm_start(search, transfer_from)
     if outcome.results:
         search.update(outcome.results)
     measured = {config_key(r.config) for r in outcome.results}
@@ -309,9 +313,10 @@ def _confirm_in_model(graph, target, outcomes: list[TaskResult], confirming: Con
         append_records(records, lines)
 
 
-def _warm_start(search: Any, earlier: list[TaskResult]) -> None:
-    """Train a model tuner on loop features also on the measurements of ``earlier`` tasks of the same op
-    (transfer learning: their kernels' features mean the same)."""
+def warm_start(search: Any, earlier: Sequence[TaskResult]) -> None:
+    """Train ``search``, when it is a model tuner on loop features, also on the measurements of the
+    ``earlier`` tasks of its task's op (transfer learning: their kernels' features mean the same);
+    other tuners are left as they are."""
     from .search import ModelTuner, transfer_set
 
     if not isinstance(search, ModelTuner) or search.features.kind != "loop":
@@ -389,4 +394,4 @@ def tune(model: Any, *, records: str | os.PathLike, trials_per_task: int = 200, 
     return summary
 
 
-__all__ = ["ConfirmOptions", "TaskResult", "TuneSummary", "make_tuner", "tune", "tune_task"]
+__all__ = ["ConfirmOptions", "TaskResult", "TuneSummary", "make_tuner", "tune", "tune_task", "warm_start"]

@@ -41,6 +41,15 @@ a different (smaller) problem than the live search, and the report says so.
     python benchmarks/tuning.py --from-json OUT [--plot tuning.png]      # report and plot earlier runs again
     python benchmarks/tuning.py --from-json OUT --search-only            # trials counted after the default
 
+With ``--transfer`` the tasks of ``--tasks`` are tuned as ``ember tune`` tunes a
+model's: in order, a model tuner's run of a task starting trained on its own
+runs (same tuner, same seed) of the earlier tasks of the same op; random
+search has no use for them and starts from nothing. ``conv1x1_reduce`` (the
+other 1x1 convolution of a stage-2 bottleneck) is there to be tuned before
+``conv1x1``:
+
+    python benchmarks/tuning.py --tasks conv1x1_reduce,conv1x1 --transfer --tuners xgb,random ...
+
 Every run measures the template's default config first. Where the default is
 within 95% of the best, every tuner "reaches" it at trial 1 and the ratio says
 nothing about the searches; ``--search-only`` counts trials from the first one
@@ -104,7 +113,11 @@ WORKLOADS: dict[str, tuple[str, Callable, tuple[int, int, int]]] = {
     "gemm": ("MatMul 128x768 @ 768x768 (BERT-base)", _matmul(128, 768, 768), (128, 768, 768)),
     "conv3x3": ("Conv 3x3 64->64 on 56x56 (ResNet-50 stage 2)", _conv(64, 64, 56, 3), (56 * 56, 64 * 9, 64)),
     "conv1x1": ("Conv 1x1 64->256 on 56x56 (ResNet-50 stage 2)", _conv(64, 256, 56, 1), (56 * 56, 64, 256)),
+    # the other 1x1 of a stage-2 bottleneck, tuned before conv1x1 for --transfer
+    "conv1x1_reduce": ("Conv 1x1 256->64 on 56x56 (ResNet-50 stage 2, a bottleneck's first)", _conv(256, 64, 56, 1),
+                       (56 * 56, 256, 64)),
 }
+DEFAULT_TASKS = ("gemm", "conv3x3", "conv1x1")
 
 
 def workload_task(name: str, target: str) -> tuple[Any, str]:
@@ -192,16 +205,49 @@ class SharedMeasurements(Executor):
 
 
 # ------------------------------------------------------------------ runs
-def run_tuner(task, tuner: str, seed: int, trials: int, executor: Executor | None) -> dict:
-    """One tuning run: its costs in trial order and the time it took (the search only: the
-    shared measurements answer a repeat from memory, so there is nothing to confirm)."""
+def run_tuner(task, tuner: str, seed: int, trials: int, executor: Executor | None, transfer_from=()) -> dict:
+    """One tuning run: its costs in trial order, its results and the time it took (the search only:
+    the shared measurements answer a repeat from memory, so there is nothing to confirm);
+    ``transfer_from`` as :func:`ember.autotune.tune.tune_task`'s."""
     from ember.autotune.tune import tune_task
 
     start = time.perf_counter()
     results = tune_task(task, trials=trials, tuner=tuner, seed=seed, executor=executor, progress=False,
-                        confirm=0)
+                        confirm=0, transfer_from=transfer_from)
+    return run_entry(tuner, seed, results, time.perf_counter() - start)
+
+
+def run_entry(tuner: str, seed: int, results: list, seconds: float) -> dict:
+    """The report's entry for one run; ``results`` (not saved to JSON) feed --transfer."""
     return {"tuner": tuner, "seed": seed, "costs": [r.cost for r in results], "configs": [r.config for r in results],
-            "seconds": time.perf_counter() - start, "failed": sum(not r.ok for r in results)}
+            "seconds": seconds, "failed": sum(not r.ok for r in results), "results": results}
+
+
+class EarlierRuns:
+    """With --transfer: the runs of the tasks tuned so far, so that a model tuner's run of the next
+    task starts trained on those of the same tuner and seed (as ``ember tune`` carries a model's
+    earlier tasks over; only tasks of the same op count, see :func:`ember.autotune.tune.warm_start`)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.runs: dict[tuple[str, int], list] = {}
+        self.ops: list[tuple[str, str]] = []  # (task name, op) in tuning order
+
+    def transfer_from(self, tuner: str, seed: int) -> list:
+        """The results of the earlier runs of ``tuner`` with ``seed`` (as TaskResults)."""
+        return list(self.runs.get((tuner, seed), [])) if self.enabled else []
+
+    def names_of_op(self, task) -> list[str]:
+        """The earlier tasks a model tuner of ``task`` learns from (for the report)."""
+        return [name for name, op in self.ops if op == task.workload["op"]] if self.enabled else []
+
+    def add(self, name: str, task, runs: list[dict]) -> None:
+        """Keep the results of ``runs`` of task ``name`` (and drop them from the report's entries)."""
+        from ember.autotune.tune import TaskResult
+
+        self.ops.append((name, task.workload["op"]))
+        for run in runs:
+            self.runs.setdefault((run["tuner"], run["seed"]), []).append(TaskResult(task, run.pop("results")))
 
 
 def best_so_far(costs: list[float]) -> np.ndarray:
@@ -285,6 +331,9 @@ def print_report(report: dict) -> None:
     if mode == "replay":
         print("replayed: each tuner searches only the configs measured in the landscape, best = the landscape's best; "
               f"a config's time is the {report.get('statistic', 'median')} of its timed runs")
+    if report.get("transfer"):
+        print("transfer: a model tuner's run of a task starts trained on its runs (same seed) of the earlier tasks "
+              "of the same op; random search starts from nothing")
     if any(entry["summary"].get("search_only") for entry in report["tasks"].values()):
         print("search only: trials counted from the first after the default config (which every run measures first)")
     for entry in report["tasks"].values():
@@ -292,6 +341,8 @@ def print_report(report: dict) -> None:
         measured = "configs in the landscape" if mode == "replay" else "distinct configs measured"
         if entry.get("reused"):
             measured += f" ({entry['reused']} of them reused from the landscape file)"
+        if entry.get("transfer_from"):
+            measured += f"; model tuners transfer from {', '.join(entry['transfer_from'])}"
         print(f"\n{entry['description']}  (space {entry['space']}, {entry['measured']} {measured}, "
               f"best {entry['flops'] / s['best_s'] * 1e-9:.2f} GFLOP/s)")
         print(f"  {'tuner':<8} {'trials to 95%':>14} {'reached':>8} {'per seed':>18} {'final GFLOP/s':>14} {'failed':>7}")
@@ -308,7 +359,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--trials", type=int, default=64)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--tuners", default=",".join(DEFAULT_TUNERS))
-    parser.add_argument("--tasks", default=",".join(WORKLOADS))
+    parser.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help=f"of {', '.join(WORKLOADS)}, tuned in this order")
     parser.add_argument("--target", default="host")
     parser.add_argument("--no-share", action="store_true", help="measure every run afresh")
     parser.add_argument("--sample", type=int, default=0,
@@ -327,6 +378,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--plot", default="tuning.png")
     parser.add_argument("--json")
     parser.add_argument("--from-json", help="report and plot the runs of an earlier --json instead of measuring")
+    parser.add_argument("--transfer", action="store_true",
+                        help="a model tuner's run starts trained on its own runs (same seed) of the earlier tasks of "
+                             "--tasks of the same op, as `ember tune` tunes a model's tasks (random search cannot "
+                             "use them)")
     parser.add_argument("--search-only", action="store_true",
                         help="count trials after the default config (every run measures it first: when it is "
                              "within 95%% of the best, every tuner reaches that at trial 1)")
@@ -352,7 +407,8 @@ def main(argv: list[str] | None = None) -> dict:
 def measure_runs(args: argparse.Namespace) -> dict:
     """Tune every task of ``args.tasks`` with every tuner and seed; the report :func:`print_report` prints."""
     report: dict[str, Any] = {"trials": args.trials, "seeds": args.seeds, "target": args.target, "tasks": {},
-                              "mode": "live"}
+                              "mode": "live", "transfer": args.transfer}
+    earlier = EarlierRuns(args.transfer)
     saved_landscapes = json.loads(Path(args.landscape).read_text()) if args.landscape and Path(args.landscape).exists() \
         else {"target": args.target, "tasks": {}}
     if saved_landscapes["target"] != args.target:
@@ -371,7 +427,7 @@ def measure_runs(args: argparse.Namespace) -> dict:
         runs = []
         for seed in range(args.seeds):
             for tuner in args.tuners.split(","):
-                runs.append(run_tuner(task, tuner, seed, args.trials, executor))
+                runs.append(run_tuner(task, tuner, seed, args.trials, executor, earlier.transfer_from(tuner, seed)))
                 print(f"{name} {tuner} seed {seed}: best {min(runs[-1]['costs']) * 1e3:.3f} ms "
                       f"({runs[-1]['seconds']:.0f} s)", file=sys.stderr, flush=True)
         if executor is not None and args.remeasure:
@@ -383,8 +439,9 @@ def measure_runs(args: argparse.Namespace) -> dict:
         entry = {"description": description, "space": task.space_size(), "flops": task.flops(), "runs": runs,
                  "trials": args.trials,
                  "measured": len(executor.results()) if executor else sum(len(r["costs"]) for r in runs),
-                 "reused": len(known)}
+                 "reused": len(known), "transfer_from": earlier.names_of_op(task)}
         report["tasks"][name] = entry
+        earlier.add(name, task, runs)
         if executor is not None:
             landscapes["tasks"][name] = {"description": description, "workload": task.workload,
                                          "space": task.space_size(), "flops": task.flops(), "results": [
@@ -440,7 +497,8 @@ def replay_runs(args: argparse.Namespace) -> dict:
 
     saved = json.loads(Path(args.replay).read_text())
     report: dict[str, Any] = {"trials": args.trials, "seeds": args.seeds, "target": saved["target"], "tasks": {},
-                              "mode": "replay", "statistic": args.statistic}
+                              "mode": "replay", "statistic": args.statistic, "transfer": args.transfer}
+    earlier = EarlierRuns(args.transfer)
     for name in args.tasks.split(","):
         task, description = workload_task(name, saved["target"])
         try:
@@ -454,13 +512,14 @@ def replay_runs(args: argparse.Namespace) -> dict:
         for seed in range(args.seeds):
             for tuner in args.tuners.split(","):
                 start = time.perf_counter()
-                results = replay(task, landscape, tuner, seed=seed, trials=args.trials)
-                runs.append({"tuner": tuner, "seed": seed, "costs": [r.cost for r in results],
-                             "seconds": time.perf_counter() - start, "failed": sum(not r.ok for r in results)})
+                results = replay(task, landscape, tuner, seed=seed, trials=args.trials,
+                                 transfer_from=earlier.transfer_from(tuner, seed))
+                runs.append(run_entry(tuner, seed, results, time.perf_counter() - start))
         entry = {"description": description, "space": task.space_size(), "flops": task.flops(), "runs": runs,
                  "trials": args.trials, "measured": len(landscape),
-                 "best_s": min(r.cost for r in landscape.results.values())}
+                 "best_s": min(r.cost for r in landscape.results.values()), "transfer_from": earlier.names_of_op(task)}
         report["tasks"][name] = entry
+        earlier.add(name, task, runs)
         print(f"{name}: replayed {len(runs)} runs over {len(landscape)} configs", file=sys.stderr, flush=True)
     return report
 
