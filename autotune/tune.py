@@ -321,8 +321,13 @@ def warm_start(search: Any, earlier: Sequence[TaskResult]) -> None:
 
     if not isinstance(search, ModelTuner) or search.features.kind != "loop":
         return
-    op = search.task.workload["op"]
-    search.warm_start([transfer_set(t.task, t.results) for t in earlier if t.task.workload["op"] == op and t.results])
+    search.warm_start([transfer_set(t.task, t.results) for t in earlier if learns_from(search.task, t.task) and t.results])
+
+
+def learns_from(task: Task, earlier: Task) -> bool:
+    """Whether a model tuner of ``task`` is warm-started on the measurements of ``earlier``
+    (:func:`warm_start`): tasks of the same op."""
+    return task.workload["op"] == earlier.workload["op"]
 
 
 def _earlier_results(task: Task, records: list[Record]) -> list[MeasureResult]:
@@ -394,4 +399,4 @@ def tune(model: Any, *, records: str | os.PathLike, trials_per_task: int = 200, 
     return summary
 
 
-__all__ = ["ConfirmOptions", "TaskResult", "TuneSummary", "make_tuner", "tune", "tune_task", "warm_start"]
+__all__ = ["ConfirmOptions", "TaskResult", "TuneSummary", "make_tuner", "learns_from", "tune", "tune_task", "warm_start"]

@@ -231,21 +231,23 @@ class EarlierRuns:
     def __init__(self, enabled: bool):
         self.enabled = enabled
         self.runs: dict[tuple[str, int], list] = {}
-        self.ops: list[tuple[str, str]] = []  # (task name, op) in tuning order
+        self.tasks: list[tuple[str, Any]] = []  # (name, task) in tuning order
 
     def transfer_from(self, tuner: str, seed: int) -> list:
         """The results of the earlier runs of ``tuner`` with ``seed`` (as TaskResults)."""
         return list(self.runs.get((tuner, seed), [])) if self.enabled else []
 
-    def names_of_op(self, task) -> list[str]:
+    def sources_of(self, task) -> list[str]:
         """The earlier tasks a model tuner of ``task`` learns from (for the report)."""
-        return [name for name, op in self.ops if op == task.workload["op"]] if self.enabled else []
+        from ember.autotune.tune import learns_from
+
+        return [name for name, earlier in self.tasks if learns_from(task, earlier)] if self.enabled else []
 
     def add(self, name: str, task, runs: list[dict]) -> None:
         """Keep the results of ``runs`` of task ``name`` (and drop them from the report's entries)."""
         from ember.autotune.tune import TaskResult
 
-        self.ops.append((name, task.workload["op"]))
+        self.tasks.append((name, task))
         for run in runs:
             self.runs.setdefault((run["tuner"], run["seed"]), []).append(TaskResult(task, run.pop("results")))
 
@@ -342,7 +344,7 @@ def print_report(report: dict) -> None:
         if entry.get("reused"):
             measured += f" ({entry['reused']} of them reused from the landscape file)"
         if entry.get("transfer_from"):
-            measured += f"; model tuners transfer from {', '.join(entry['transfer_from'])}"
+            measured += f"; model tuners (loop features) transfer from {', '.join(entry['transfer_from'])}"
         print(f"\n{entry['description']}  (space {entry['space']}, {entry['measured']} {measured}, "
               f"best {entry['flops'] / s['best_s'] * 1e-9:.2f} GFLOP/s)")
         print(f"  {'tuner':<8} {'trials to 95%':>14} {'reached':>8} {'per seed':>18} {'final GFLOP/s':>14} {'failed':>7}")
@@ -439,7 +441,7 @@ def measure_runs(args: argparse.Namespace) -> dict:
         entry = {"description": description, "space": task.space_size(), "flops": task.flops(), "runs": runs,
                  "trials": args.trials,
                  "measured": len(executor.results()) if executor else sum(len(r["costs"]) for r in runs),
-                 "reused": len(known), "transfer_from": earlier.names_of_op(task)}
+                 "reused": len(known), "transfer_from": earlier.sources_of(task)}
         report["tasks"][name] = entry
         earlier.add(name, task, runs)
         if executor is not None:
@@ -517,7 +519,7 @@ def replay_runs(args: argparse.Namespace) -> dict:
                 runs.append(run_entry(tuner, seed, results, time.perf_counter() - start))
         entry = {"description": description, "space": task.space_size(), "flops": task.flops(), "runs": runs,
                  "trials": args.trials, "measured": len(landscape),
-                 "best_s": min(r.cost for r in landscape.results.values()), "transfer_from": earlier.names_of_op(task)}
+                 "best_s": min(r.cost for r in landscape.results.values()), "transfer_from": earlier.sources_of(task)}
         report["tasks"][name] = entry
         earlier.add(name, task, runs)
         print(f"{name}: replayed {len(runs)} runs over {len(landscape)} configs", file=sys.stderr, flush=True)
