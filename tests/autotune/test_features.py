@@ -90,7 +90,12 @@ def task():
 def test_loop_features_have_a_fixed_length_and_are_finite(task):
     rows = [loop_features(task.lower(c)) for c in ConfigSpace(task.space()) if c["tile_j"] != 3]
     assert all(r.shape == (LOOP_FEATURE_LENGTH,) and np.isfinite(r).all() for r in rows)
-    assert len({r.tobytes() for r in rows}) == len(rows)  # every config looks different
+    # every config looks different, except those that are one loop nest: a loop of one iteration
+    # is no level, so tile_j 1 (j.i of any kind) and a serial tile_j 64 (j.o of one) are all i, k, j
+    distinct = {r.tobytes() for r in rows}
+    assert len(distinct) == len(rows) - 6
+    one = [loop_features(task.lower({"tile_j": 1, "inner": kind, "parallel": True})) for kind in ("serial", "unrolled")]
+    assert np.array_equal(*one) and level(one[0], -1, "log_extent") == pytest.approx(math.log2(65))  # j.o
 
 
 def test_loop_features_see_the_tile_size_and_the_loop_kinds(task):
@@ -171,14 +176,34 @@ def test_loop_features_of_real_tasks():
         f = loop_features(task.lower(task.defaults()))
         assert f.shape == (LOOP_FEATURE_LENGTH,) and np.isfinite(f).all()
         assert glob(f, "log_total_float_ops") > 10  # a few thousand multiply-adds at least
-    # the GEMM template's knobs all show in the loop nest: every one-knob change that gives
-    # another loop nest looks different (block sizes beyond the panels there are give the same)
+    # the GEMM template's knobs all show in the loop nest (block sizes beyond the panels there are
+    # give the same nest)
+    assert not knob_changes_unseen(task)
+
+
+def test_loop_features_see_every_knob_of_the_blocked_convolution():
+    from ember.autotune.task import extract_tasks
+    from ember.ir import Graph
+    from ember.ir.types import TensorType
+
+    g = Graph()
+    x = g.add_input("x", TensorType("float32", (1, 64, 8, 8)))
+    w = g.add_constant(np.ones((256, 64, 1, 1), np.float32))
+    g.set_outputs([g.apply("Conv", [x, w])])
+    (task,) = [t for t in extract_tasks(g, "x86-64-v4") if t.node.op == "ConvNCHWc"]
+    # its nest is deeper than the loops that matter (two of one iteration: the 1x1 window); the
+    # outermost (the parallel rows, whose order is knob "outer") must still be described
+    assert "outer" in task.space() and not knob_changes_unseen(task)
+
+
+def knob_changes_unseen(task) -> list[dict]:
+    """The one-knob changes of ``task``'s default config that give another loop nest (kernel text)
+    but the same loop features."""
     space = ConfigSpace(task.space())
     default = space.index(task.defaults())
     featurizer = Featurizer(task, space, "loop")
     x, valid = featurizer([default, *space.neighbors(default)])
-    assert valid[0] and valid.sum() > 10
+    assert valid[0] and valid.sum() >= len(space.knobs)
     default_text = str(task.lower(task.defaults()))
-    changed = [space.config(i) for i, row, ok in zip(space.neighbors(default), x[1:], valid[1:])
-               if ok and np.array_equal(row, x[0]) and str(task.lower(space.config(i))) != default_text]
-    assert not changed, changed
+    return [space.config(i) for i, row, ok in zip(space.neighbors(default), x[1:], valid[1:])
+            if ok and np.array_equal(row, x[0]) and str(task.lower(space.config(i))) != default_text]
