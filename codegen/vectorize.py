@@ -8,7 +8,8 @@ on AVX-512) and the last few as the scalar loop; up to :data:`MAX_STRAIGHT_CHUNK
 instead (constant bases: a small local tile they index becomes registers). Only bodies of ``Store``/``Let``/``Seq`` whose per-element operations are
 those of the scalar loop qualify (results are bit-identical); anything else stays scalar.
 Loads and stores of stride 1 in ``i`` are vector accesses, stride 0 a scalar access and splat,
-any other index per-lane scalar accesses.
+any other index per-lane scalar accesses (at constant offsets from lane 0's address when the
+stride is known, as in a layout transposition).
 """
 
 from __future__ import annotations
@@ -256,10 +257,9 @@ class _VectorLoop:
                 value = b.zext(value, ir.VectorType(mem, self.lanes))
             b.store(value, self.em.address(buf, self.em.expr(s.index)), align=_align(mem))
             return
-        index = self.expr(s.index)
+        indices = self.lane_indices(s.index)
         for k in range(self.lanes):  # in lane order, as the scalar loop stores
-            lane = ir.Constant(I32, k)
-            self.em.store(buf, b.extract_element(index, lane), b.extract_element(value, lane))
+            self.em.store(buf, indices[k], b.extract_element(value, ir.Constant(I32, k)))
 
     # ----------------------------------------------------------- expressions
     def splat(self, v: ir.Value) -> ir.Value:
@@ -326,7 +326,22 @@ class _VectorLoop:
                 return b.icmp_unsigned("!=", v, _const(t, 0))
             assert VALUE_TYPES[buf.dtype] == mem
             return v
-        return self.per_lane(lambda i: em.load(buf, i), self.expr(e.index))  # a gather
+        values = [em.load(buf, index) for index in self.lane_indices(e.index)]  # a gather
+        out = ir.Constant(ir.VectorType(values[0].type, self.lanes), ir.Undefined)
+        for k, value in enumerate(values):
+            out = b.insert_element(out, value, ir.Constant(I32, k))
+        return out
+
+    def lane_indices(self, index: Expr) -> list[ir.Value]:
+        """The scalar index of each lane: lane 0's plus ``k * stride`` where the index moves by a known
+        stride (constant offsets from one address; a strided access, as in a layout transposition),
+        else taken out of the vector of indices."""
+        stride = self.strides(index)
+        if stride is None:
+            vector = self.expr(index)
+            return [self.b.extract_element(vector, ir.Constant(I32, k)) for k in range(self.lanes)]
+        first = self.em.expr(index)  # scalar code sees lane 0
+        return [first] + [self.b.add(first, ir.Constant(first.type, k * stride)) for k in range(1, self.lanes)]
 
 
 def _intrinsics() -> dict[str, str]:

@@ -154,6 +154,22 @@ def test_strided_reads_gather(target, m):
 
 
 @pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("m", [6, 17])
+def test_strided_stores_scatter(target, m):
+    def build():  # loops j, i with i vectorized: y and b move by 2m per lane, a by 1
+        a, b = placeholder((m, 2 * m), "float32", "a"), placeholder((2 * m, m), "float32", "b")
+        return compute((m, 2 * m), lambda i, j: a[i, j] * 2.0 + b[j, i], "y"), [a, b]
+
+    def vectorize(stage):
+        i, j = stage.leaf
+        stage.reorder(j, i)
+        stage.vectorize(i)
+
+    check_same(build, vectorize, [data((m, 2 * m), "float32"), data((2 * m, m), "float32", 3)], target,
+               vectorized=m >= MIN_FLOAT32_LANES)
+
+
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("n", [7, 24])
 def test_reduction_with_vectorized_data_loop(target, n):
     def build():
