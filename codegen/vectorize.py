@@ -337,11 +337,25 @@ class _VectorLoop:
         stride (constant offsets from one address; a strided access, as in a layout transposition),
         else taken out of the vector of indices."""
         stride = self.strides(index)
-        if stride is None:
-            vector = self.expr(index)
+        if stride is not None:
+            first = self.em.expr(index)  # scalar code sees lane 0
+            return [first] + [self.b.add(first, ir.Constant(first.type, k * stride)) for k in range(1, self.lanes)]
+        if any(isinstance(x, Var) and x.uid in self.vectors for x in walk(index)):
+            vector = self.expr(index)  # it reads let-bound values that differ across lanes
             return [self.b.extract_element(vector, ir.Constant(I32, k)) for k in range(self.lanes)]
-        first = self.em.expr(index)  # scalar code sees lane 0
-        return [first] + [self.b.add(first, ir.Constant(first.type, k * stride)) for k in range(1, self.lanes)]
+        return [self.scalar_at_lane(index, k) for k in range(self.lanes)]
+
+    def scalar_at_lane(self, e: Expr, k: int) -> ir.Value:
+        """``e`` as scalar code at lane ``k`` (the loop variable at the chunk's base plus ``k``): the
+        index arithmetic of a lane (``//`` and ``%`` of a shuffle or a blocked layout) then folds with
+        a constant base."""
+        var = self.s.var.uid
+        lane0 = self.em.vars[var]
+        self.em.vars[var] = self.b.add(self.base, ir.Constant(self.base.type, k)) if k else lane0
+        try:
+            return self.em.expr(e)
+        finally:
+            self.em.vars[var] = lane0
 
 
 def _intrinsics() -> dict[str, str]:
