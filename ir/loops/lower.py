@@ -55,6 +55,18 @@ def flat_index(indices: Sequence[Expr], shape: Sequence[int]) -> Expr:
     return index
 
 
+def expand_inlined(schedule: Schedule, e: Expr) -> Expr:
+    """``e`` with reads of ``schedule``'s inlined stages replaced by their expressions (other reads kept)."""
+    def rule(x: Expr) -> Expr:
+        if isinstance(x, TensorRead) and x.tensor.op is not None and not x.tensor.is_extern \
+                and schedule[x.tensor].inlined:
+            t = x.tensor
+            return expand_inlined(schedule, substitute(t.op.body, {ax.var: i for ax, i in zip(t.op.axes, x.indices)}))
+        return x
+
+    return post_order(e, rule)
+
+
 class _Lowering:
     def __init__(self, schedule: Schedule, inputs: Sequence[Tensor], name: str):
         self.schedule = schedule
@@ -105,15 +117,7 @@ class _Lowering:
 
     # ----------------------------------------------------------- loop nests
     def expand_inlined(self, e: Expr) -> Expr:
-        """``e`` with reads of inlined stages replaced by their expressions (other reads kept)."""
-        def rule(x: Expr) -> Expr:
-            if isinstance(x, TensorRead) and x.tensor.op is not None and not x.tensor.is_extern \
-                    and self.schedule[x.tensor].inlined:
-                t = x.tensor
-                return self.expand_inlined(substitute(t.op.body, {ax.var: i for ax, i in zip(t.op.axes, x.indices)}))
-            return x
-
-        return post_order(e, rule)
+        return expand_inlined(self.schedule, e)
 
     def stage_nest(self, stage: Stage) -> Stmt:
         op = stage.op

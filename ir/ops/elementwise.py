@@ -39,6 +39,7 @@ from ..errors import UnsupportedOpError
 from ..loops import (Expr, Tensor, call, cast, const, create_schedule, logical_and, logical_not, logical_or,
                      maximum, minimum, select)
 from ..loops.expr import binary, is_float
+from ..loops.locality import reuse_strided_lines
 from ..types import DTYPES, FLOAT_DTYPES, NUMERIC_DTYPES, TensorType
 from .common import expect_dtype, require
 from .compute import annotate_pointwise, pointwise
@@ -351,12 +352,14 @@ LOOPS = LoopMath()
 
 
 def pointwise_schedule(outputs: list[Tensor], target, knobs=None) -> Any:
-    """The loop nest of a pointwise op: everything inlined into the output, annotated by
-    :func:`~ember.ir.ops.compute.annotate_pointwise` (whose knobs it passes on)."""
+    """The loop nest of a pointwise op: everything inlined into the output, its loops ordered for
+    strided reads (:func:`~ember.ir.loops.locality.reuse_strided_lines`: a layout conversion),
+    annotated by :func:`~ember.ir.ops.compute.annotate_pointwise` (whose knobs it passes on)."""
     schedule = create_schedule(outputs)
     for stage in schedule.stages:
         if all(stage.tensor is not t for t in outputs) and not stage.is_extern:
             stage.compute_inline()
+    reuse_strided_lines(schedule, schedule[outputs[0]])
     annotate_pointwise(schedule[outputs[0]], knobs)
     return schedule
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..loops.expr import INDEX, Expr, const
+from ..loops.locality import reuse_strided_lines
 from ..loops.lower import flat_index
 from ..loops.schedule import Schedule, create_schedule
 from ..loops.tensor import Tensor, compute
@@ -97,7 +98,8 @@ def replaced(indices: Sequence[Expr], axis: int, index: Expr) -> tuple[Expr, ...
 
 def injective_schedule(outputs: list[Tensor], target, knobs=None) -> Schedule:
     """Stages tagged ``inline`` inlined; every other stage loops over one fused outer loop
-    (parallel) around its innermost axis (stride 1 in the output, vectorized)::
+    (parallel) around its innermost axis (stride 1 in the output, vectorized), the outer loops
+    first ordered for strided reads (:func:`~ember.ir.loops.locality.reuse_strided_lines`)::
 
         for n: for c: for h: for w: ...     ==>     for parallel n.c.h: for vectorized w: ...
 
@@ -111,6 +113,7 @@ def injective_schedule(outputs: list[Tensor], target, knobs=None) -> Schedule:
         if stage.op.tag == "inline" and all(stage.tensor is not t for t in outputs):
             stage.compute_inline()
             continue
+        reuse_strided_lines(schedule, stage)
         while len(stage.leaf) > 2:
             stage.fuse(stage.leaf[0], stage.leaf[1])
         if len(stage.leaf) == 2:
