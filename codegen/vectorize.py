@@ -4,7 +4,8 @@
 register, or a narrower one of at least 128 bits when ``n`` is shorter) evaluating
 ``S`` on vectors (``i`` is ``<base, base+1, ...>``), then the ``n % lanes`` remaining iterations
 in narrower chunks while one of at least 128 bits fits (16 + 8 + 4 float32 lanes for ``n = 28``
-on AVX-512) and the last few as the scalar loop; up to :data:`MAX_STRAIGHT_CHUNKS` chunks are emitted one after another
+on AVX-512) and the last few as scalar code, unrolled (as is a whole loop shorter than the
+narrowest vector); up to :data:`MAX_STRAIGHT_CHUNKS` chunks are emitted one after another
 instead (constant bases: a small local tile they index becomes registers). Only bodies of ``Store``/``Let``/``Seq`` whose per-element operations are
 those of the scalar loop qualify (results are bit-identical); anything else stays scalar.
 Loads and stores of stride 1 in ``i`` are vector accesses, stride 0 a scalar access and splat,
@@ -58,15 +59,17 @@ MAX_STRAIGHT_CHUNKS = 4
 
 
 def vectorize_loop(emitter: KernelEmitter, s: For) -> bool:
-    """Emit ``s`` (``kind == "vectorized"``) as vector code; False (nothing emitted) when it does not qualify."""
+    """Emit ``s`` (``kind == "vectorized"``) as vector code, or as unrolled scalar code when it is
+    shorter than the narrowest vector; False (nothing emitted) when its body does not qualify."""
     if id(s) not in emitter.vector_plans:
         emitter.vector_plans[id(s)] = (_element_bytes(s), _Strides(s.var))
     element_bytes, strides = emitter.vector_plans[id(s)]
     if element_bytes is None:
         return False
     loop = _VectorLoop(emitter, s, element_bytes, strides)
-    if loop.lanes is None:  # shorter than the narrowest vector
-        return False
+    if loop.lanes is None:  # shorter than the narrowest vector: its few iterations, unrolled
+        emitter.loop(s, ir.Constant(I64, 0), ir.Constant(I64, s.extent), unroll=True)
+        return True
     loop.emit()
     return True
 
@@ -226,8 +229,8 @@ class _VectorLoop:
             self.lanes = lanes
             self.emit_straight(start, start + lanes)
             start += lanes
-        if start < extent:
-            self.em.loop(self.s, ir.Constant(I64, start), ir.Constant(I64, extent))
+        if start < extent:  # fewer iterations than the narrowest vector: unrolled
+            self.em.loop(self.s, ir.Constant(I64, start), ir.Constant(I64, extent), unroll=True)
 
     # ------------------------------------------------------------ statements
     def stmt(self, s: Stmt) -> None:

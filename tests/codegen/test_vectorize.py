@@ -257,6 +257,20 @@ def test_tails_take_narrower_chunks_while_one_fits(target, extent, widths):
     assert float_vector_widths(target, extent) == widths
 
 
+@pytest.mark.parametrize("extent,loops", [(3, 1), (19, 1), (16, 0)])
+def test_iterations_too_few_for_a_vector_are_unrolled_scalar_code(extent, loops):
+    # 3: the whole loop; 19 on SSE: the 3 after four chunks of 4; 16: four chunks, no scalar rest
+    def build():
+        a = placeholder((extent,), "float32", "a")
+        return compute((extent,), lambda i: a[i] * 2.0, "y"), [a]
+
+    _, vector = both(build, inner)
+    module = ir.Module(name="m")
+    emit_kernel(module, vector, target=as_target("x86-64"))
+    text = str(module)
+    assert text.count('"llvm.loop.unroll.full"') == loops and "llvm.loop.unroll.disable" not in text
+
+
 @pytest.mark.parametrize("target", ["x86-64", "x86-64-v3", "x86-64-v4"])
 @pytest.mark.parametrize("dtype_bytes", [1, 2, 4, 8])
 @pytest.mark.parametrize("extent", [1, 2, 3, 5, 8, 16, 31, 100])
