@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..loops.expr import INDEX, Expr, Load, const
+from ..loops.knobs import Knobs
 from ..loops.schedule import Schedule, create_schedule
 from ..loops.stmt import Stmt, Store, for_range, seq
 from ..loops.tensor import Tensor, compute, extern
@@ -404,15 +405,18 @@ def schedule_windowed(outputs: list[Tensor], target, knobs=None, register_block:
     The reductions (input channels, kernel positions) run outside a stride-1
     loop over a block of wide positions (``q.b``, one when all fit in L1),
     which accumulates in place. With ``register_block`` (convolutions, where
-    all output channels read the same input), a tile of up to 4 output
-    channels by two vectors of wide positions is innermost instead::
+    all output channels read the same input), a tile of output channels by
+    wide positions is innermost instead::
 
         for n: for q.b: for c.o (parallel): for q.o: for rc: for taps...:
           for c.i (unrolled): for q.i (vectorized): wide[n,c,q] += staged[...] * w[...]
 
     with the tile's sums in local accumulators (registers, stored once: no
     pass zeroing the output first), each input vector loaded once for all its
-    output channels. Wide stages of
+    output channels. Knobs: ``tile_c`` channels (divisors up to
+    :data:`MAX_TILE_CHANNELS`) and ``tile_q`` positions (whole chunks dividing the
+    block, up to :data:`MAX_TILE_VECTORS` vectors); by default the most positions,
+    and channels while the tile holds at most :data:`DEFAULT_TILE_SUMS` vectors of sums. Wide stages of
     fewer than a chunk of positions keep the reductions innermost (a scalar
     accumulator). Stages tagged ``inline`` are inlined.
     """
@@ -427,7 +431,7 @@ def schedule_windowed(outputs: list[Tensor], target, knobs=None, register_block:
             if stage.op.axes[2].extent % CHUNK:
                 stage.parallel(stage.op.axes[1])
             elif register_block:
-                _register_blocked(stage, lanes)
+                _register_blocked(stage, lanes, knobs or Knobs())
             else:
                 _vectorized(stage)
     return schedule
@@ -453,12 +457,25 @@ def _vectorized(stage) -> None:
     stage.vectorize(q_inner)
 
 
-def _register_blocked(stage, lanes: int) -> None:
+# A register tile of the wide stage: at most this many output channels, this many vectors of
+# positions, and by default this many vectors of sums.
+MAX_TILE_CHANNELS = 8
+MAX_TILE_VECTORS = 4
+DEFAULT_TILE_SUMS = 8
+
+
+def _register_blocked(stage, lanes: int, knobs: Knobs) -> None:
     n, c, q = stage.op.axes
     chunk = 2 * CHUNK if lanes >= CHUNK and q.extent % (2 * CHUNK) == 0 else CHUNK
     q_block, q_rest = _split_blocks(stage, q, chunk)
-    q_outer, q_inner = stage.split(q_rest, chunk)
-    channels = _largest_divisor(c.extent, 4)
+    most = CHUNK * max(1, MAX_TILE_VECTORS * lanes // CHUNK)
+    q_options = [CHUNK * d for d in range(1, most // CHUNK + 1) if (q_rest.extent // CHUNK) % d == 0]
+    c_options = [d for d in range(1, min(c.extent, MAX_TILE_CHANNELS) + 1) if c.extent % d == 0]
+    positions = knobs.choose("tile_q", q_options, default=q_options[-1])
+    vectors = -(-q_options[-1] // lanes)
+    channels = knobs.choose("tile_c", c_options,
+                            default=max(d for d in c_options if d * vectors <= max(DEFAULT_TILE_SUMS, vectors)))
+    q_outer, q_inner = stage.split(q_rest, positions)
     c_outer, c_inner = stage.split(c, channels) if channels > 1 else (c, None)
     order = (n, q_block, c_outer, q_outer, *stage.op.reduce_axes, c_inner, q_inner)
     stage.reorder(*[axis for axis in order if axis is not None])
