@@ -209,7 +209,7 @@ def schedule_conv_blocked(outputs: list[Tensor], target, knobs=None) -> Schedule
             stage.reorder(*rows_order, ow_outer, *reductions, ow_inner, oo_inner, oi)
             rows = stage.fuse(stage.fuse(*rows_order[:2]), rows_order[2])
             stage.parallel(rows)
-        if knobs.choose("unroll_ic", [False, True], default=True) and len(reductions) == 4:
+        if len(reductions) == 4 and knobs.choose("unroll_ic", [False, True], default=True):  # not depthwise
             stage.unroll(reductions[-1])
         stage.unroll(oo_inner)
         stage.unroll(ow_inner)

@@ -156,6 +156,20 @@ def test_a_1x1_window_has_no_reduction_order_knob():
     assert spaces[3] - spaces[1] == {"order"} and {"ic_block", "unroll_ic"} <= spaces[1]
 
 
+def test_a_depthwise_conv_has_no_input_channel_knobs():
+    """A depthwise convolution sums over its window only: no input channels to block or unroll."""
+    from ember.codegen.target import Target
+    from ember.runtime.build import lower_node
+
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-1, 1, (1, 8, 7, 10)).astype(np.float32)
+    w = rng.uniform(-1, 1, (8, 1, 3, 3)).astype(np.float32)
+    graph, _ = blocked_graph(x, w, None, {"pads": [1] * 4, "strides": [1, 1], "dilations": [1, 1], "group": 8}, 4, 4)
+    knobs = Knobs()
+    lower_node(graph.nodes[0], Target.host(), "conv", knobs)
+    assert set(knobs.space) == {"tile_oc", "tile_ow", "outer"}
+
+
 @pytest.mark.parametrize("blocks_per_group, options, tile", [(4, (1, 2, 4), 2), (4, (1, 2, 4), 4), (2, (1, 2), 2),
                                                              (3, (1, 3), 1), (3, (1, 3), 3)])
 def test_grouped_conv_tiles_channel_blocks_of_one_group(blocks_per_group, options, tile):
