@@ -7,9 +7,9 @@ Two kinds, both plain float vectors of a length that depends only on the kind
   features, in spirit). The *main statement* is the store executed most often
   (weighted by its arithmetic); for each loop around it, outermost to innermost
   and right-aligned to :data:`LOOP_DEPTH` levels (the innermost loop is always
-  the last slot, missing outer levels are zeros; a loop of one iteration is no
-  level, so that a trivial loop, such as the window of a 1x1 convolution, does
-  not push the outermost loops out of the slots), they give: the extent, the
+  the last slot, missing outer levels are zeros; loops of one iteration keep
+  their slots, so that a template's loops stay in the same slots from config to
+  config), they give: the extent, the
   loop kind (one-hot serial/parallel/vectorized/unrolled) and unroll factor, how the main
   statement's memory accesses move with the loop variable (smallest and largest
   stride, how many accesses are unit-stride, invariant, or strided), the bytes
@@ -74,7 +74,7 @@ from .space import ConfigSpace
 
 LOOP_DEPTH = 12
 """Loop levels described per kernel (the innermost ones; outer levels beyond are summarised globally).
-Deeper than the nests of ember's templates (a blocked convolution with a split reduction has 10):
+Deeper than the nests of ember's templates (a blocked 3x3 convolution with a split reduction has 11):
 the outermost loops, the parallel ones, carry knobs too (the order of fused rows)."""
 
 LEVEL_FEATURES = (
@@ -195,9 +195,9 @@ def _count_ops(e: Expr, counts: dict[str, int], loads: list[Load]) -> None:
 
 
 def _collect(s: Stmt, loops: list[For], env: dict[Var, Coefficients], guards: int, out: _Walk) -> None:
-    if isinstance(s, For):  # a loop of one iteration is no loop level: it moves nothing
-        out.loops += s.extent > 1
-        _collect(s.body, loops + [s] if s.extent > 1 else loops, env, guards, out)
+    if isinstance(s, For):
+        out.loops += 1
+        _collect(s.body, loops + [s], env, guards, out)
     elif isinstance(s, Seq):
         for child in s.stmts:
             _collect(child, loops, env, guards, out)

@@ -90,12 +90,7 @@ def task():
 def test_loop_features_have_a_fixed_length_and_are_finite(task):
     rows = [loop_features(task.lower(c)) for c in ConfigSpace(task.space()) if c["tile_j"] != 3]
     assert all(r.shape == (LOOP_FEATURE_LENGTH,) and np.isfinite(r).all() for r in rows)
-    # every config looks different, except those that are one loop nest: a loop of one iteration
-    # is no level, so tile_j 1 (j.i of any kind) and a serial tile_j 64 (j.o of one) are all i, k, j
-    distinct = {r.tobytes() for r in rows}
-    assert len(distinct) == len(rows) - 6
-    one = [loop_features(task.lower({"tile_j": 1, "inner": kind, "parallel": True})) for kind in ("serial", "unrolled")]
-    assert np.array_equal(*one) and level(one[0], -1, "log_extent") == pytest.approx(math.log2(65))  # j.o
+    assert len({r.tobytes() for r in rows}) == len(rows)  # every config looks different
 
 
 def test_loop_features_see_the_tile_size_and_the_loop_kinds(task):
@@ -191,8 +186,8 @@ def test_loop_features_see_every_knob_of_the_blocked_convolution():
     w = g.add_constant(np.ones((256, 64, 1, 1), np.float32))
     g.set_outputs([g.apply("Conv", [x, w])])
     (task,) = [t for t in extract_tasks(g, "x86-64-v4") if t.node.op == "ConvNCHWc"]
-    # its nest is deeper than the loops that matter (two of one iteration: the 1x1 window); the
-    # outermost (the parallel rows, whose order is knob "outer") must still be described
+    # its nest is nine loops deep (two of one iteration: the 1x1 window); the outermost (the
+    # parallel rows, whose order is knob "outer") must still be described
     assert "outer" in task.space() and not knob_changes_unseen(task)
 
 
