@@ -19,6 +19,8 @@ time (``c // 16`` does not move, ``c % 16`` moves by one).
 
 from __future__ import annotations
 
+import numpy as np
+
 from .expr import Binary, Cast, Const, Expr, Var, children
 from .lower import expand_inlined, flat_index
 from .schedule import Schedule, Stage
@@ -65,8 +67,6 @@ def local_stride(index: Expr, var: Var) -> int | None:
 
 def _reads(schedule: Schedule, stage: Stage) -> list[tuple[Expr, int]]:
     """The flat index and item size of each read of a stored tensor in ``stage`` (inlined stages expanded)."""
-    import numpy as np
-
     body = expand_inlined(schedule, stage.op.body)
     return [(flat_index(e.indices, e.tensor.shape), np.dtype(e.tensor.dtype).itemsize)
             for e in walk(body) if isinstance(e, TensorRead)]
