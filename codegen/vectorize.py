@@ -273,14 +273,14 @@ class _VectorLoop:
 
     def per_lane(self, fn: Callable[..., ir.Value], *vectors: ir.Value) -> ir.Value:
         """``fn`` applied lane by lane (scalar code) to ``vectors``, the results gathered into a vector."""
-        b = self.b
-        out = None
-        for k in range(self.lanes):
-            lane = ir.Constant(I32, k)
-            r = fn(*[b.extract_element(v, lane) for v in vectors])
-            if out is None:
-                out = ir.Constant(ir.VectorType(r.type, self.lanes), ir.Undefined)
-            out = b.insert_element(out, r, lane)
+        lanes = [ir.Constant(I32, k) for k in range(self.lanes)]
+        return self.vector_of([fn(*[self.b.extract_element(v, lane) for v in vectors]) for lane in lanes])
+
+    def vector_of(self, values: list[ir.Value]) -> ir.Value:
+        """The vector whose lane ``k`` is ``values[k]``."""
+        out = ir.Constant(ir.VectorType(values[0].type, self.lanes), ir.Undefined)
+        for k, value in enumerate(values):
+            out = self.b.insert_element(out, value, ir.Constant(I32, k))
         return out
 
     def expr(self, e: Expr) -> ir.Value:
@@ -329,11 +329,7 @@ class _VectorLoop:
                 return b.icmp_unsigned("!=", v, _const(t, 0))
             assert VALUE_TYPES[buf.dtype] == mem
             return v
-        values = [em.load(buf, index) for index in self.lane_indices(e.index)]  # a gather
-        out = ir.Constant(ir.VectorType(values[0].type, self.lanes), ir.Undefined)
-        for k, value in enumerate(values):
-            out = b.insert_element(out, value, ir.Constant(I32, k))
-        return out
+        return self.vector_of([em.load(buf, index) for index in self.lane_indices(e.index)])  # a gather
 
     def lane_indices(self, index: Expr) -> list[ir.Value]:
         """The scalar index of each lane: lane 0's plus ``k * stride`` where the index moves by a known

@@ -34,7 +34,7 @@ def local_stride(index: Expr, var: Var) -> int | None:
     """How far the integer ``index`` moves when ``var`` steps by one, between most neighbouring
     iterations; None when that is not a constant."""
     if isinstance(index, Var):
-        return 1 if index is var or index.uid == var.uid else 0
+        return 1 if index.uid == var.uid else 0
     if isinstance(index, Const):
         return 0
     if isinstance(index, Cast):
