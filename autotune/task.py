@@ -26,9 +26,11 @@ import numpy as np
 from ember.codegen.target import Target, as_target
 from ember.ir import Node
 from ember.ir.loops import Kernel
-from ember.ir.loops.expr import Binary, Call, Expr, children, is_float
+from ember.ir.loops.evaluate import evaluate
+from ember.ir.loops.expr import Binary, Call, Expr, Not, Var, children, is_float
 from ember.ir.loops.knobs import Knobs
 from ember.ir.loops.stmt import Allocate, For, If, Let, Seq, Stmt, Store
+from ember.ir.loops.visit import free_vars
 from ember.runtime.build import lower_node
 
 # float operations that count as useful work (comparisons, selects and index arithmetic do not)
@@ -155,33 +157,60 @@ def kernel_flops(kernel: Kernel) -> float:
     """Float arithmetic operations (add, sub, mul, div, min, max, pow, math calls) the kernel
     performs: the operations of every stored value, times the trip counts of its loops.
 
-    A multiply-add in a reduction body counts 2 per iteration; guarded (``if``) code
-    counts as if always taken.
+    A multiply-add in a reduction body counts 2 per iteration. Guarded (``if``) code counts
+    for the share of its loops' iterations that take it, where the guard is an index
+    expression of enclosing loop variables (a ragged tile's ``i < n``); under any other
+    guard, both branches count as always taken.
     """
     total = 0.0
 
-    def visit(stmt: Stmt | None, trips: float) -> None:
+    def visit(stmt: Stmt | None, trips: float, loops: dict[Var, int], guards: tuple[Expr, ...]) -> None:
         nonlocal total
         if stmt is None:
             return
         if isinstance(stmt, For):
-            visit(stmt.body, trips * stmt.extent)
+            visit(stmt.body, trips * stmt.extent, {**loops, stmt.var: stmt.extent}, guards)
         elif isinstance(stmt, Store):
             total += trips * _expr_flops(stmt.value)
         elif isinstance(stmt, Let):
             total += trips * _expr_flops(stmt.value)
-            visit(stmt.body, trips)
+            visit(stmt.body, trips, loops, guards)
         elif isinstance(stmt, If):
-            visit(stmt.then, trips)
-            visit(stmt.otherwise, trips)
+            taken = _share_taken(stmt.cond, guards, loops)
+            visit(stmt.then, trips if taken is None else trips * taken, loops, (*guards, stmt.cond))
+            visit(stmt.otherwise, trips if taken is None else trips * (1.0 - taken), loops, (*guards, Not(stmt.cond)))
         elif isinstance(stmt, Seq):
             for s in stmt.stmts:
-                visit(s, trips)
+                visit(s, trips, loops, guards)
         elif isinstance(stmt, Allocate):
-            visit(stmt.body, trips)
+            visit(stmt.body, trips, loops, guards)
 
-    visit(kernel.body, 1.0)
+    visit(kernel.body, 1.0, {}, ())
     return total
+
+
+_MAX_GUARD_POINTS = 1 << 16  # iterations enumerated to weigh one guard; beyond, both branches count
+
+
+def _share_taken(cond: Expr, guards: tuple[Expr, ...], loops: dict[Var, int]) -> float | None:
+    """The share of the iterations that pass the enclosing ``guards`` for which ``cond`` holds
+    (over the enclosing ``loops`` they mention); ``None`` when that cannot be worked out cheaply."""
+    by_uid = {v.uid: (v, n) for v, n in loops.items()}
+    conditions = [*guards, cond]
+    mentioned = {v.uid for c in conditions for v in free_vars(c)}
+    if not mentioned <= by_uid.keys() or math.prod(by_uid[u][1] for u in mentioned) > _MAX_GUARD_POINTS:
+        return None
+    variables = [by_uid[u] for u in sorted(mentioned)]
+    grid = np.meshgrid(*[np.arange(n) for _, n in variables], indexing="ij") if variables else []
+    values = {v: g for (v, _), g in zip(variables, grid)}
+    outcomes = [evaluate(c, values) for c in conditions]
+    if any(o is None for o in outcomes):
+        return None
+    shape = grid[0].shape if grid else ()
+    inside = np.broadcast_to(np.logical_and.reduce([np.broadcast_to(o, shape) for o in outcomes[:-1]])
+                             if guards else np.ones(shape, dtype=bool), shape)
+    passed = int(inside.sum())
+    return float(np.broadcast_to(outcomes[-1], shape)[inside].sum() / passed) if passed else 0.0
 
 
 def _expr_flops(expr: Expr) -> int:

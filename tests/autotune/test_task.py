@@ -79,3 +79,47 @@ def test_every_config_sees_the_same_space(tmp_path):
             knobs = Knobs({name: rng.choice(options) for name, options in space.items()})
             lower_node(task.node, task.compile_target or ember.codegen.target.as_target("host"), "k", knobs)
             assert knobs.space == space, task.workload
+
+
+def test_flops_of_guarded_code_count_the_iterations_that_take_it():
+    from ember.autotune.task import kernel_flops
+    from ember.ir.loops.expr import Load, Var, const
+    from ember.ir.loops.stmt import Buffer, For, If, Kernel, Store
+
+    a, out = Buffer("a", "float32", (18,)), Buffer("out", "float32", (18,))
+    i, j = Var("i"), Var("j")
+    flat = i * 3 + j
+    twice = Store(out, flat, Load(a, flat, "float32") * const(2.0, "float32"))  # 1 flop
+    square_plus = Store(out, flat, Load(a, flat, "float32") * Load(a, flat, "float32") + const(1.0, "float32"))  # 2
+
+    def kernel(body):
+        return Kernel("k", [a, out], For(i, 6, For(j, 3, body)), 1, 1)
+
+    # a ragged tile: 6 tiles of 3 cover 16 rows, two of the 18 iterations are guarded off
+    assert kernel_flops(kernel(If(flat < 16, twice))) == 16
+    assert kernel_flops(kernel(If(flat < 16, twice, square_plus))) == 16 * 1 + 2 * 2
+    # nested guards: the inner one counts among the iterations the outer one lets through
+    assert kernel_flops(kernel(If(flat < 16, If(j < 1, square_plus, twice)))) == 6 * 2 + 10 * 1
+    # a guard on data has no count: both branches count as always taken
+    data_guard = Load(a, flat, "float32") > const(0.0, "float32")
+    assert kernel_flops(kernel(If(data_guard, twice, square_plus))) == 18 * 3
+
+
+def test_flops_of_a_matrix_product_are_the_same_for_every_tiling():
+    """Ragged tiles (a guard on rows past the end) no longer count the padding as work."""
+    import itertools
+
+    from ember.autotune.task import kernel_flops
+
+    graph = Graph("g")
+    x = graph.add_input("x", TensorType("float32", (20, 48)))
+    w = graph.add_constant(np.ones((48, 64), np.float32), "w")
+    graph.set_outputs([graph.apply("MatMul", [x, w])])
+    (task,) = [t for t in extract_tasks(graph) if "MatMul" in t.workload["op"]]
+    space = task.space()
+    names = list(space)
+    single_k = [dict(zip(names, values)) for values in itertools.product(*space.values())
+                if dict(zip(names, values)).get("tile_k", 48) == 48]
+    assert single_k, space
+    counts = {kernel_flops(task.lower(c)) for c in single_k[:200]}
+    assert counts == {2 * 20 * 48 * 64}, counts
