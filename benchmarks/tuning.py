@@ -8,6 +8,10 @@ The report gives, per task and tuner, the trials needed to reach 95% of the
 best speed any run found for that task (averaged over the seeds that reach it),
 and the ratio of the model-guided search's trials to random search's; a PNG
 plots the best GFLOP/s so far against trials (mean over seeds, min-max band).
+Where random search seldom gets there within the budget, the mean over its
+runs is cut off at the budget; the report also gives the share of its trials
+within 95% of the best (pooled over seeds; ``--random-seeds`` runs more of
+them), whose inverse is the trials it needs on average (:func:`random_hit_rate`).
 
 Each distinct config of a task is measured once per benchmark run (or taken
 from the ``--landscape`` file of an earlier one) and shared by all tuners and
@@ -288,11 +292,38 @@ def summarize(task_runs: dict[str, Any], search_only: bool = False) -> dict:
             "failed": sum(r["failed"] for r in mine),
         }
     tuners = out["tuners"]
+    if "random" in tuners:
+        tuners["random"]["hit_rate"] = random_hit_rate([search_costs(r, search_only) for r in runs
+                                                        if r["tuner"] == "random"], best)
     if "xgb" in tuners and "random" in tuners:
         # an unreached run counts as the budget + 1 (flattering random search, not the model)
         mean = {t: np.mean([n or task_runs["trials"] + 1 for n in tuners[t]["trials_to_95"]]) for t in ("xgb", "random")}
         out["xgb_over_random"] = float(mean["xgb"] / mean["random"])
+        rate = tuners["random"]["hit_rate"]
+        if rate["hits"]:  # random search's expected trials are 1 / rate: the ratio is mean_xgb * rate
+            out["xgb_over_random_expected"] = [float(mean["xgb"] * q) for q in (rate["rate"], *rate["interval"])]
     return out
+
+
+def random_hit_rate(runs: list[list[float]], best: float, confidence: float = 0.9) -> dict:
+    """The share of random search's trials (pooled over ``runs``) within :data:`REACH` of ``best``, with
+    its Clopper-Pearson ``confidence`` interval.
+
+    Every trial of random search is a uniform draw from the space, so one over this rate is the
+    trials it needs on average to reach 95% of the best (exactly for draws with replacement; without,
+    from a space of ``N`` configs holding ``K`` good ones, ``(N + 1) / (K + 1)``: the same for large
+    spaces, a little less for small ones). Unlike the mean over runs it is not cut off at the
+    budget: where few random runs get there within it, that mean counts every other run as the
+    budget + 1 and so makes random search look faster than it is.
+    """
+    from scipy.stats import beta
+
+    costs = np.concatenate([np.asarray(r, dtype=float) for r in runs]) if runs else np.zeros(0)
+    n, k = len(costs), int(np.sum(costs <= best / REACH))
+    alpha = 1 - confidence
+    low = float(beta.ppf(alpha / 2, k, n - k + 1)) if k else 0.0
+    high = float(beta.ppf(1 - alpha / 2, k + 1, n - k)) if k < n else 1.0
+    return {"hits": k, "trials": n, "rate": k / n if n else 0.0, "interval": [low, high], "confidence": confidence}
 
 
 def plot(report: dict, path: str) -> None:
@@ -329,7 +360,9 @@ def plot(report: dict, path: str) -> None:
 
 def print_report(report: dict) -> None:
     mode = report.get("mode", "live")
-    print(f"{report['trials']} trials per run, seeds {report['seeds']}, target {report['target']}, {mode} mode")
+    seeds = report["seeds"] if report.get("random_seeds") in (None, report["seeds"]) else \
+        f"{report['seeds']} ({report['random_seeds']} of random search)"
+    print(f"{report['trials']} trials per run, seeds {seeds}, target {report['target']}, {mode} mode")
     if mode == "replay":
         print("replayed: each tuner searches only the configs measured in the landscape, best = the landscape's best; "
               f"a config's time is the {report.get('statistic', 'median')} of its timed runs")
@@ -352,14 +385,28 @@ def print_report(report: dict) -> None:
             mean = "-" if t["mean_trials_to_95"] is None else f"{t['mean_trials_to_95']:.1f}"
             seeds = ",".join("-" if n is None else str(n) for n in t["trials_to_95"])
             print(f"  {tuner:<8} {mean:>14} {t['reached']:>8} {seeds:>18} {t['final_gflops']:>14.2f} {t['failed']:>7}")
+        rate = s["tuners"].get("random", {}).get("hit_rate")
+        if rate:
+            low, high = rate["interval"]
+            expected = f"{1 / rate['rate']:.0f} [{1 / high:.0f}, {'inf' if not low else f'{1 / low:.0f}'}]" \
+                if rate["hits"] else f"more than {rate['trials']}"
+            print(f"  random: {rate['hits']} of its {rate['trials']} trials within 95% of the best; expected trials "
+                  f"to 95% from that rate {expected} ({rate['confidence']:.0%} interval)")
         if "xgb_over_random" in s:
-            print(f"  xgb / random trials to 95%: {s['xgb_over_random']:.2f}")
+            print(f"  xgb / random trials to 95%: {s['xgb_over_random']:.2f} (means over runs, an unreached run "
+                  "counted as the budget + 1)")
+        if "xgb_over_random_expected" in s:
+            ratio, low, high = s["xgb_over_random_expected"]
+            print(f"  xgb / random's expected trials from its hit rate: {ratio:.2f} [{low:.2f}, {high:.2f}]")
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=64)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--random-seeds", type=int,
+                        help="seeds of random search (default: --seeds): more of them estimate its hit rate "
+                             "more closely where few of its runs reach 95%% of the best within the budget")
     parser.add_argument("--tuners", default=",".join(DEFAULT_TUNERS))
     parser.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help=f"of {', '.join(WORKLOADS)}, tuned in this order")
     parser.add_argument("--target", default="host")
@@ -408,8 +455,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 def measure_runs(args: argparse.Namespace) -> dict:
     """Tune every task of ``args.tasks`` with every tuner and seed; the report :func:`print_report` prints."""
-    report: dict[str, Any] = {"trials": args.trials, "seeds": args.seeds, "target": args.target, "tasks": {},
-                              "mode": "live", "transfer": args.transfer}
+    report: dict[str, Any] = {"trials": args.trials, "seeds": args.seeds, "random_seeds": args.random_seeds,
+                              "target": args.target, "tasks": {}, "mode": "live", "transfer": args.transfer}
     earlier = EarlierRuns(args.transfer)
     saved_landscapes = json.loads(Path(args.landscape).read_text()) if args.landscape and Path(args.landscape).exists() \
         else {"target": args.target, "tasks": {}}
@@ -427,11 +474,10 @@ def measure_runs(args: argparse.Namespace) -> dict:
         if executor is not None and args.sample:
             executor.measure(random_distinct_configs(task, args.sample))
         runs = []
-        for seed in range(args.seeds):
-            for tuner in args.tuners.split(","):
-                runs.append(run_tuner(task, tuner, seed, args.trials, executor, earlier.transfer_from(tuner, seed)))
-                print(f"{name} {tuner} seed {seed}: best {min(runs[-1]['costs']) * 1e3:.3f} ms "
-                      f"({runs[-1]['seconds']:.0f} s)", file=sys.stderr, flush=True)
+        for seed, tuner in runs_to_make(args):
+            runs.append(run_tuner(task, tuner, seed, args.trials, executor, earlier.transfer_from(tuner, seed)))
+            print(f"{name} {tuner} seed {seed}: best {min(runs[-1]['costs']) * 1e3:.3f} ms "
+                  f"({runs[-1]['seconds']:.0f} s)", file=sys.stderr, flush=True)
         if executor is not None and args.remeasure:
             again = executor.remeasure_fastest(args.remeasure, args.remeasure_rounds)
             print(f"{name}: remeasured the {len(again)} fastest configs {args.remeasure_rounds} more times",
@@ -453,6 +499,13 @@ def measure_runs(args: argparse.Namespace) -> dict:
             if args.landscape:  # after every task: a long run interrupted keeps what it measured
                 Path(args.landscape).write_text(json.dumps(landscapes, default=list))
     return report
+
+
+def runs_to_make(args: argparse.Namespace) -> list[tuple[int, str]]:
+    """(seed, tuner) of every run, seed by seed: ``--seeds`` of each tuner, ``--random-seeds`` of random search."""
+    tuners = args.tuners.split(",")
+    seeds = {t: args.random_seeds if t == "random" and args.random_seeds is not None else args.seeds for t in tuners}
+    return [(seed, t) for seed in range(max(seeds.values(), default=0)) for t in tuners if seed < seeds[t]]
 
 
 def landscape_results(saved: dict, name: str, task) -> list:
@@ -498,8 +551,8 @@ def replay_runs(args: argparse.Namespace) -> dict:
     from ember.autotune.replay import Landscape, replay
 
     saved = json.loads(Path(args.replay).read_text())
-    report: dict[str, Any] = {"trials": args.trials, "seeds": args.seeds, "target": saved["target"], "tasks": {},
-                              "mode": "replay", "statistic": args.statistic, "transfer": args.transfer}
+    report: dict[str, Any] = {"trials": args.trials, "seeds": args.seeds, "random_seeds": args.random_seeds,
+                              "target": saved["target"], "tasks": {}, "mode": "replay", "statistic": args.statistic, "transfer": args.transfer}
     earlier = EarlierRuns(args.transfer)
     for name in args.tasks.split(","):
         task, description = workload_task(name, saved["target"])
@@ -511,12 +564,11 @@ def replay_runs(args: argparse.Namespace) -> dict:
             results = [replace(r, costs=[min(r.costs)]) if r.costs else r for r in results]
         landscape = Landscape.from_results(results)
         runs = []
-        for seed in range(args.seeds):
-            for tuner in args.tuners.split(","):
-                start = time.perf_counter()
-                results = replay(task, landscape, tuner, seed=seed, trials=args.trials,
-                                 transfer_from=earlier.transfer_from(tuner, seed))
-                runs.append(run_entry(tuner, seed, results, time.perf_counter() - start))
+        for seed, tuner in runs_to_make(args):
+            start = time.perf_counter()
+            results = replay(task, landscape, tuner, seed=seed, trials=args.trials,
+                             transfer_from=earlier.transfer_from(tuner, seed))
+            runs.append(run_entry(tuner, seed, results, time.perf_counter() - start))
         entry = {"description": description, "space": task.space_size(), "flops": task.flops(), "runs": runs,
                  "trials": args.trials, "measured": len(landscape),
                  "best_s": min(r.cost for r in landscape.results.values()), "transfer_from": earlier.sources_of(task)}

@@ -97,3 +97,23 @@ def test_tuning_remeasure_fastest_corrects_a_lucky_measurement():
     assert shared.cost({"t": 1}) == pytest.approx(1.1)
     assert shared.cost({"t": 3}) == 3.0  # not among the fastest: untouched
     assert min(shared.results(), key=lambda r: r.cost).config == {"t": 0}
+
+
+def test_tuning_random_hit_rate_is_not_cut_off_at_the_budget():
+    tuning = load("tuning")
+    # 2 of 1000 draws within 95% of the best (cost 1.0): random search needs 500 trials on average,
+    # although the one run that got there within its 500-trial budget did so at trial 3.
+    runs = [[1.0 / 0.96] + [2.0] * 499, [2.0] * 2 + [1.0] + [2.0] * 497]
+    rate = tuning.random_hit_rate(runs, best=1.0)
+    assert (rate["hits"], rate["trials"]) == (2, 1000)
+    low, high = rate["interval"]
+    assert low < 0.002 < high < 0.01
+
+    entry = {"trials": 500, "flops": 1.0, "runs": [
+        {"tuner": "random", "costs": [3.0, *c], "failed": 0} for c in runs] + [
+        {"tuner": "xgb", "costs": [3.0] + [2.0] * 9 + [1.0], "failed": 0}]}
+    summary = tuning.summarize(entry, search_only=True)
+    assert summary["tuners"]["random"]["trials_to_95"] == [1, 3]  # the means over runs: 2 trials
+    assert summary["xgb_over_random"] == pytest.approx(10 / 2)
+    ratio, low, high = summary["xgb_over_random_expected"]  # from the rate: 10 trials against 500
+    assert ratio == pytest.approx(10 / 500) and low < ratio < high
