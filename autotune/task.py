@@ -207,10 +207,10 @@ def _share_taken(cond: Expr, guards: tuple[Expr, ...], loops: dict[Var, int]) ->
     if any(o is None for o in outcomes):
         return None
     shape = grid[0].shape if grid else ()
-    inside = np.broadcast_to(np.logical_and.reduce([np.broadcast_to(o, shape) for o in outcomes[:-1]])
-                             if guards else np.ones(shape, dtype=bool), shape)
+    held = [np.broadcast_to(o, shape) for o in outcomes]  # a condition of fewer variables: constant along the rest
+    inside = np.logical_and.reduce(held[:-1]) if guards else np.ones(shape, dtype=bool)
     passed = int(inside.sum())
-    return float(np.broadcast_to(outcomes[-1], shape)[inside].sum() / passed) if passed else 0.0
+    return float(held[-1][inside].sum() / passed) if passed else 0.0
 
 
 def _expr_flops(expr: Expr) -> int:
