@@ -164,12 +164,12 @@ def kernel_flops(kernel: Kernel) -> float:
     """
     total = 0.0
 
-    def visit(stmt: Stmt | None, trips: float, loops: dict[Var, int], guards: tuple[Expr, ...]) -> None:
+    def visit(stmt: Stmt | None, trips: float, loops: dict[int, tuple[Var, int]], guards: tuple[Expr, ...]) -> None:
         nonlocal total
         if stmt is None:
             return
         if isinstance(stmt, For):
-            visit(stmt.body, trips * stmt.extent, {**loops, stmt.var: stmt.extent}, guards)
+            visit(stmt.body, trips * stmt.extent, {**loops, stmt.var.uid: (stmt.var, stmt.extent)}, guards)
         elif isinstance(stmt, Store):
             total += trips * _expr_flops(stmt.value)
         elif isinstance(stmt, Let):
@@ -192,15 +192,15 @@ def kernel_flops(kernel: Kernel) -> float:
 _MAX_GUARD_POINTS = 1 << 16  # iterations enumerated to weigh one guard; beyond, both branches count
 
 
-def _share_taken(cond: Expr, guards: tuple[Expr, ...], loops: dict[Var, int]) -> float | None:
+def _share_taken(cond: Expr, guards: tuple[Expr, ...], loops: dict[int, tuple[Var, int]]) -> float | None:
     """The share of the iterations that pass the enclosing ``guards`` for which ``cond`` holds
-    (over the enclosing ``loops`` they mention); ``None`` when that cannot be worked out cheaply."""
-    by_uid = {v.uid: (v, n) for v, n in loops.items()}
+    (over the enclosing ``loops``, by variable uid, that they mention); ``None`` when that cannot
+    be worked out cheaply."""
     conditions = [*guards, cond]
     mentioned = {v.uid for c in conditions for v in free_vars(c)}
-    if not mentioned <= by_uid.keys() or math.prod(by_uid[u][1] for u in mentioned) > _MAX_GUARD_POINTS:
+    if not mentioned <= loops.keys() or math.prod(loops[u][1] for u in mentioned) > _MAX_GUARD_POINTS:
         return None
-    variables = [by_uid[u] for u in sorted(mentioned)]
+    variables = [loops[u] for u in sorted(mentioned)]
     grid = np.meshgrid(*[np.arange(n) for _, n in variables], indexing="ij") if variables else []
     values = {v: g for (v, _), g in zip(variables, grid)}
     outcomes = [evaluate(c, values) for c in conditions]
